@@ -576,7 +576,7 @@ def _csv(path: Path, label_column: str | None) -> _Raw:
 def _locate_bad_cell(path: Path, text: np.ndarray, columns: list[str]) -> None:
     """Raise naming the first cell that is not a finite number (column, line of the file)."""
     for i, row in enumerate(text):
-        for j, cell in enumerate(row):
+        for j, cell in enumerate(row.tolist()):
             where = f"{path}: column {columns[j]!r} line {i + 2}"
             if cell == "":
                 raise DatasetError(f"{where} is empty (missing value)")
