@@ -1,0 +1,91 @@
+"""hpsearch's results database: searches, trials, learning curves and models in SQL.
+
+SQLite (default ``sqlite:///hpsearch.db``) or PostgreSQL through psycopg 3
+(``postgresql+psycopg://user:password@host/db``; ``postgresql://`` means the same). The URL comes
+from the argument, else env ``HPSEARCH_STORAGE``, else the default; it is only ever shown masked.
+
+Tables are prefixed ``hps_`` (``hps_searches``, ``hps_trials``, ``hps_trial_params``,
+``hps_epochs``, ``hps_models``, view ``hps_trial_results``) and the Alembic version table is
+``hps_alembic_version``, so they share a database with Optuna's own tables. The schema is created
+at head in a fresh database; another revision raises :class:`SchemaVersionError` until
+``hpsearch db upgrade`` is run. NaN and +/-inf survive the round trip on both backends.
+
+How the Optuna study is persisted (decided from ``benchmarks/storage_speed.py``): Optuna's
+RDBStorage on SQLite costs tens of milliseconds per ask+tell against tens of microseconds in
+memory, and would duplicate every trial in a second schema. So **our tables are the source of
+truth**: the search driver keeps an in-memory Optuna study and rebuilds it from these tables on
+resume (``add_trial`` of every finished trial), and an export writes a real Optuna study
+(``optuna.copy_study`` or ``create_study(storage=url)`` plus ``add_trial``) when one is wanted.
+
+One process writes (the search driver); Ray workers never touch the database. A per-search lease
+(:meth:`Storage.acquire_lease`, timed by the database clock) keeps a second driver off a live
+search.
+
+This package never imports ray or optuna.
+"""
+
+from __future__ import annotations
+
+from hpsearch.storage._errors import (
+    BadDatabaseURLError,
+    DatabaseUnavailableError,
+    LeaseHeldError,
+    LeaseLostError,
+    ModelNotFoundError,
+    SchemaVersionError,
+    SearchExistsError,
+    SearchNotFoundError,
+    StorageError,
+    TrialNotFoundError,
+)
+from hpsearch.storage._models import FailReason, SearchStatus, TrialState
+from hpsearch.storage._records import (
+    EpochRecord,
+    LeaseHolder,
+    SearchRecord,
+    SearchSummary,
+    TrialRecord,
+)
+from hpsearch.storage._schema import head_revision
+from hpsearch.storage._storage import (
+    Storage,
+    database_revision,
+    open_storage,
+    strip_secrets,
+    upgrade_database,
+)
+from hpsearch.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_storage_url
+
+resolve_url = resolve_storage_url  # the name used in docs/CONTRACTS.md
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "BadDatabaseURLError",
+    "DatabaseUnavailableError",
+    "EpochRecord",
+    "FailReason",
+    "LeaseHeldError",
+    "LeaseHolder",
+    "LeaseLostError",
+    "ModelNotFoundError",
+    "SchemaVersionError",
+    "SearchExistsError",
+    "SearchNotFoundError",
+    "SearchRecord",
+    "SearchStatus",
+    "SearchSummary",
+    "Storage",
+    "StorageError",
+    "TrialNotFoundError",
+    "TrialRecord",
+    "TrialState",
+    "database_revision",
+    "head_revision",
+    "mask_url",
+    "open_storage",
+    "resolve_storage_url",
+    "resolve_url",
+    "strip_secrets",
+    "upgrade_database",
+]
