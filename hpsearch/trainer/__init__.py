@@ -1,0 +1,36 @@
+"""The trainer: L-layer dense networks in plain NumPy, following Ng's Deep Learning courses 1-2.
+
+Samples are columns (X is (n_x, m)); W[l] is (n_l, n_{l-1}), b[l] is (n_l, 1). Importing this
+package pulls in nothing but NumPy and the standard library.
+"""
+
+from __future__ import annotations
+
+from ._config import TrainConfig
+from ._data import Dataset, Normalizer, load_dataset, stratified_split
+from ._diagnosis import BiasVariance, bias_variance
+from ._errors import DatasetError, DivergedError, TrainerError, TrainerInputError
+from ._gradcheck import gradient_check
+from ._memory import estimate_memory_bytes
+from ._network import Network
+from ._train import EpochMetrics, TrainResult, train
+
+__all__ = [
+    "BiasVariance",
+    "Dataset",
+    "DatasetError",
+    "DivergedError",
+    "EpochMetrics",
+    "Network",
+    "Normalizer",
+    "TrainConfig",
+    "TrainResult",
+    "TrainerError",
+    "TrainerInputError",
+    "bias_variance",
+    "estimate_memory_bytes",
+    "gradient_check",
+    "load_dataset",
+    "stratified_split",
+    "train",
+]

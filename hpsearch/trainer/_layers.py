@@ -1,0 +1,147 @@
+"""The steps one layer is made of, each forward beside its backward.
+
+A hidden layer l is: linear (Z = W A_prev + b) -> [batch norm] -> activation -> [dropout].
+Shapes: A_prev (n_{l-1}, m), W (n_l, n_{l-1}), b (n_l, 1), Z and A (n_l, m).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+BN_EPSILON = 1e-5  # added to the batch variance before the square root
+BN_MOMENTUM = 0.9  # running = momentum * running + (1 - momentum) * batch statistic
+
+
+def linear_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """Z = W A_prev + b; b is None when batch norm's beta replaces it."""
+    Z = W @ A_prev  # (n_l, m)
+    if b is not None:
+        Z += b  # broadcast (n_l, 1)
+    return Z
+
+
+def linear_backward(
+    dZ: np.ndarray,
+    A_prev: np.ndarray,
+    W: np.ndarray,
+    dW: np.ndarray,
+    db: np.ndarray | None,
+    *,
+    need_dA_prev: bool = True,
+) -> np.ndarray | None:
+    """Write dW = dZ A_prev^T and db = sum_i dZ into the given arrays; return dA_prev = W^T dZ.
+
+    dZ already carries the 1/m of the mean cost. The first layer needs no dA_prev (it would be
+    the gradient with respect to the inputs), which saves the largest matrix product.
+    """
+    np.matmul(dZ, A_prev.T, out=dW)  # (n_l, n_{l-1})
+    assert dW.shape == W.shape
+    if db is not None:
+        np.sum(dZ, axis=1, keepdims=True, out=db)  # (n_l, 1)
+    return W.T @ dZ if need_dA_prev else None  # (n_{l-1}, m)
+
+
+class BatchNormCache(NamedTuple):
+    Z_hat: np.ndarray  # (n_l, m) normalised Z
+    inv_std: np.ndarray  # (n_l, 1) 1 / sqrt(var + eps)
+    mean: np.ndarray  # (n_l, 1) batch mean (the trainer folds it into the running mean)
+    var: np.ndarray  # (n_l, 1) batch variance (biased, like Ng's course)
+
+
+def batchnorm_forward(
+    Z: np.ndarray, gamma: np.ndarray, beta: np.ndarray
+) -> tuple[np.ndarray, BatchNormCache]:
+    """Training mode: normalise Z with the batch statistics, then Z~ = gamma Z_hat + beta."""
+    mean = Z.mean(axis=1, keepdims=True)  # (n_l, 1)
+    Z_hat = Z - mean  # (n_l, m)
+    var = np.mean(np.square(Z_hat), axis=1, keepdims=True)  # (n_l, 1)
+    inv_std = 1.0 / np.sqrt(var + BN_EPSILON)  # (n_l, 1)
+    Z_hat *= inv_std
+    Z_tilde = Z_hat * gamma
+    Z_tilde += beta
+    return Z_tilde, BatchNormCache(Z_hat, inv_std, mean, var)
+
+
+def batchnorm_backward(
+    dZ_tilde: np.ndarray,
+    gamma: np.ndarray,
+    cache: BatchNormCache,
+    dgamma: np.ndarray,
+    dbeta: np.ndarray,
+) -> np.ndarray:
+    """Write dgamma, dbeta; return dZ through the batch statistics.
+
+    dZ = gamma * inv_std * (dZ~ - mean(dZ~) - Z_hat * mean(dZ~ * Z_hat)), with the means over
+    the batch. Here sum(dZ~) = dbeta and sum(dZ~ * Z_hat) = dgamma.
+    """
+    m = dZ_tilde.shape[1]
+    np.sum(dZ_tilde * cache.Z_hat, axis=1, keepdims=True, out=dgamma)  # (n_l, 1)
+    np.sum(dZ_tilde, axis=1, keepdims=True, out=dbeta)  # (n_l, 1)
+    dZ = cache.Z_hat * (dgamma / m)  # (n_l, m)
+    np.subtract(dZ_tilde, dZ, out=dZ)
+    dZ -= dbeta / m
+    dZ *= gamma * cache.inv_std
+    return dZ
+
+
+def batchnorm_inference(
+    Z: np.ndarray,
+    gamma: np.ndarray,
+    beta: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+) -> np.ndarray:
+    """Evaluation mode: the running statistics replace the batch's, one affine map per unit."""
+    scale = gamma / np.sqrt(running_var + BN_EPSILON)  # (n_l, 1)
+    Z_tilde = Z - running_mean
+    Z_tilde *= scale
+    Z_tilde += beta
+    return Z_tilde
+
+
+def update_running_stats(
+    running_mean: np.ndarray, running_var: np.ndarray, cache: BatchNormCache
+) -> None:
+    """running = BN_MOMENTUM * running + (1 - BN_MOMENTUM) * batch, in place."""
+    running_mean *= BN_MOMENTUM
+    running_mean += (1.0 - BN_MOMENTUM) * cache.mean
+    running_var *= BN_MOMENTUM
+    running_var += (1.0 - BN_MOMENTUM) * cache.var
+
+
+def dropout_mask(
+    shape: tuple[int, int], drop: float, rng: np.random.Generator, dtype: np.dtype
+) -> np.ndarray:
+    """Inverted dropout mask: 0 with probability ``drop``, else 1 / (1 - drop)."""
+    keep = 1.0 - drop
+    u = rng.random(shape, dtype=np.float32 if dtype == np.float32 else np.float64)
+    mask = np.less(u, keep, out=u)  # 1.0 where kept, 0.0 where dropped (written as floats)
+    mask *= 1.0 / keep
+    return mask
+
+
+def dropout_forward(A: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A * mask (a new array: backward still needs A): the expected activation is unchanged."""
+    return A * mask
+
+
+def dropout_backward(dA: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Dropped units get no gradient; kept ones are scaled like in the forward step."""
+    dA *= mask
+    return dA
+
+
+def l2_cost(params: dict[str, np.ndarray], n_layers: int, lambd: float, m: int) -> float:
+    """lambd / (2 m) * sum_l ||W_l||_F^2 (biases and batch-norm parameters are not decayed)."""
+    if lambd == 0.0:
+        return 0.0
+    total = sum(float(np.vdot(W, W)) for W in (params[f"W{l}"] for l in range(1, n_layers + 1)))
+    return lambd / (2.0 * m) * total
+
+
+def l2_backward(dW: np.ndarray, W: np.ndarray, lambd: float, m: int) -> None:
+    """dW += (lambd / m) W, in place: the gradient of :func:`l2_cost`."""
+    if lambd != 0.0:
+        dW += (lambd / m) * W

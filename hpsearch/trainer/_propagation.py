@@ -1,0 +1,193 @@
+"""Forward and backward propagation through the whole L-layer network, side by side.
+
+Layers 1..L-1 are hidden: linear -> [batch norm] -> activation -> [dropout]. Layer L is linear
+and gives the logits Z_L; the loss works from them (see ``_losses``). Gradients are keyed by
+the parameter name they belong to (grads["W1"] is dJ/dW1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ._activations import Activation, get_activation
+from ._config import TrainConfig
+from ._init import is_trainable
+from ._layers import (
+    BatchNormCache,
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_inference,
+    dropout_backward,
+    dropout_forward,
+    dropout_mask,
+    l2_backward,
+    l2_cost,
+    linear_backward,
+    linear_forward,
+)
+from ._losses import output_backward, output_loss
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What the propagation needs to know besides the parameters."""
+
+    n_layers: int  # L: hidden layers + the output layer
+    activation: Activation  # hidden-layer activation pair
+    batch_norm: bool
+    dropout: tuple[float, ...]  # drop probability of hidden layers 1..L-1
+    lambd: float  # L2 strength
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> NetSpec:
+        return cls(
+            n_layers=config.layers + 1,
+            activation=get_activation(config.activation, leaky_slope=config.leaky_slope),
+            batch_norm=config.batch_norm,
+            dropout=config.dropout_rates,
+            lambd=config.lambd,
+        )
+
+
+class LayerCache(NamedTuple):
+    """What a hidden layer's backward step needs from its forward step."""
+
+    A_prev: np.ndarray  # (n_{l-1}, m) input
+    Z: np.ndarray  # (n_l, m) activation input (after batch norm when it is on)
+    bn: BatchNormCache | None  # batch-norm cache, or None
+    A: np.ndarray  # (n_l, m) activation output, before dropout
+    mask: np.ndarray | None  # (n_l, m) inverted-dropout mask, or None
+
+
+Masks = dict[int, np.ndarray]  # hidden layer l -> fixed dropout mask (gradient checks)
+
+
+def hidden_forward(
+    A_prev: np.ndarray,
+    params: dict[str, np.ndarray],
+    l: int,
+    spec: NetSpec,
+    mask: np.ndarray | None,
+) -> tuple[np.ndarray, LayerCache]:
+    """Training-mode hidden layer l; returns its output (after dropout) and its cache."""
+    bn = None
+    if spec.batch_norm:
+        Z = linear_forward(A_prev, params[f"W{l}"], None)  # (n_l, m)
+        Z, bn = batchnorm_forward(Z, params[f"gamma{l}"], params[f"beta{l}"])
+    else:
+        Z = linear_forward(A_prev, params[f"W{l}"], params[f"b{l}"])  # (n_l, m)
+    A = spec.activation.forward(Z)  # (n_l, m)
+    out = A if mask is None else dropout_forward(A, mask)
+    return out, LayerCache(A_prev, Z, bn, A, mask)
+
+
+def hidden_backward(
+    dA: np.ndarray,
+    cache: LayerCache,
+    params: dict[str, np.ndarray],
+    grads: dict[str, np.ndarray],
+    l: int,
+    spec: NetSpec,
+    m: int,
+) -> np.ndarray | None:
+    """Backward through hidden layer l: writes its gradients, returns dA_{l-1} (None for l=1)."""
+    if cache.mask is not None:
+        dA = dropout_backward(dA, cache.mask)
+    dZ = spec.activation.backward(dA, cache.Z, cache.A)  # (n_l, m)
+    if cache.bn is not None:
+        dZ = batchnorm_backward(
+            dZ, params[f"gamma{l}"], cache.bn, grads[f"gamma{l}"], grads[f"beta{l}"]
+        )
+    W = params[f"W{l}"]
+    dA_prev = linear_backward(
+        dZ, cache.A_prev, W, grads[f"W{l}"], grads.get(f"b{l}"), need_dA_prev=l > 1
+    )
+    l2_backward(grads[f"W{l}"], W, spec.lambd, m)
+    return dA_prev
+
+
+def forward_propagation(
+    X: np.ndarray,
+    params: dict[str, np.ndarray],
+    spec: NetSpec,
+    *,
+    rng: np.random.Generator | None = None,
+    masks: Masks | None = None,
+) -> tuple[np.ndarray, list[LayerCache]]:
+    """Training mode: batch statistics, dropout. Returns Z_L (C, m) and one cache per hidden layer.
+
+    Dropout masks come from ``masks`` when given (fixed masks for gradient checks), else are
+    drawn from ``rng``.
+    """
+    A = X  # (n_x, m)
+    caches = []
+    for l in range(1, spec.n_layers):
+        drop = spec.dropout[l - 1]
+        if masks is not None and l in masks:
+            mask = masks[l]
+        elif drop > 0.0:
+            if rng is None:
+                raise ValueError("dropout needs an rng or fixed masks")
+            mask = dropout_mask((params[f"W{l}"].shape[0], A.shape[1]), drop, rng, A.dtype)
+        else:
+            mask = None
+        A, cache = hidden_forward(A, params, l, spec, mask)
+        caches.append(cache)
+    L = spec.n_layers
+    ZL = linear_forward(A, params[f"W{L}"], params[f"b{L}"])  # (C, m) logits
+    caches.append(LayerCache(A, ZL, None, ZL, None))
+    return ZL, caches
+
+
+def backward_propagation(
+    ZL: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, np.ndarray],
+    caches: list[LayerCache],
+    spec: NetSpec,
+    grads: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """Gradients of :func:`compute_cost` for every trainable parameter.
+
+    ``grads`` may hold preallocated arrays (the trainer reuses them every step); they are
+    overwritten.
+    """
+    if grads is None:
+        grads = {k: np.empty_like(v) for k, v in params.items() if is_trainable(k)}
+    m = ZL.shape[1]
+    L = spec.n_layers
+    dZ = output_backward(ZL, y)  # (C, m), includes 1/m
+    W = params[f"W{L}"]
+    dA = linear_backward(
+        dZ, caches[-1].A_prev, W, grads[f"W{L}"], grads[f"b{L}"], need_dA_prev=L > 1
+    )
+    l2_backward(grads[f"W{L}"], W, spec.lambd, m)
+    for l in range(L - 1, 0, -1):
+        dA = hidden_backward(dA, caches[l - 1], params, grads, l, spec, m)
+    return grads
+
+
+def compute_cost(
+    ZL: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray], spec: NetSpec
+) -> float:
+    """Cross-entropy of the logits plus the L2 term: the objective the gradients belong to."""
+    return output_loss(ZL, y) + l2_cost(params, spec.n_layers, spec.lambd, ZL.shape[1])
+
+
+def predict_logits(X: np.ndarray, params: dict[str, np.ndarray], spec: NetSpec) -> np.ndarray:
+    """Evaluation mode: running batch-norm statistics, no dropout. Returns Z_L (C, m)."""
+    A = X  # (n_x, m)
+    for l in range(1, spec.n_layers):
+        if spec.batch_norm:
+            Z = linear_forward(A, params[f"W{l}"], None)
+            Z = batchnorm_inference(
+                Z, params[f"gamma{l}"], params[f"beta{l}"], params[f"mu{l}"], params[f"var{l}"]
+            )
+        else:
+            Z = linear_forward(A, params[f"W{l}"], params[f"b{l}"])
+        A = spec.activation.forward(Z)  # (n_l, m)
+    L = spec.n_layers
+    return linear_forward(A, params[f"W{L}"], params[f"b{L}"])  # (C, m)

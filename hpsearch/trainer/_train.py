@@ -1,0 +1,224 @@
+"""train(): mini-batch training with per-epoch metrics, early stopping and divergence checks."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._config import TrainConfig
+from ._diagnosis import BiasVariance, bias_variance
+from ._errors import DivergedError, TrainerInputError
+from ._init import is_trainable
+from ._layers import update_running_stats
+from ._network import Network
+from ._optimizers import learning_rate_at, make_optimizer
+from ._propagation import backward_propagation, compute_cost, forward_propagation
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One epoch; losses are mean cross-entropy (no L2 term), evaluated without dropout."""
+
+    epoch: int  # 1-based
+    train_loss: float
+    train_accuracy: float
+    dev_loss: float
+    dev_accuracy: float
+    seconds: float  # wall time of this epoch (training + evaluation)
+    elapsed: float  # wall time since training started
+
+
+@dataclass
+class TrainResult:
+    """What train() returns; the final metrics are those of the returned network."""
+
+    config: TrainConfig
+    network: Network
+    history: list[EpochMetrics]
+    train_loss: float
+    train_accuracy: float
+    dev_loss: float
+    dev_accuracy: float
+    epochs_run: int
+    seconds: float
+    stopped: str  # completed | early_stopping | callback
+    best_epoch: int  # epoch with the lowest dev loss
+    n_params: int
+    bias_variance: BiasVariance
+
+
+class MiniBatchTrainer:
+    """One network, its optimizer and the buffers reused at every step.
+
+    The training inputs are kept as rows (m, n_x) so that gathering a shuffled mini-batch copies
+    contiguous rows; the batch is then used as its transpose (n_x, b), a free view that the
+    matrix products read directly.
+    """
+
+    def __init__(self, network: Network, *, dropout_rng: np.random.Generator) -> None:
+        self.network = network
+        self.config = network.config
+        self.params = network.params
+        self.spec = network.spec
+        self.optimizer = make_optimizer(self.config)
+        self.dropout_rng = dropout_rng
+        self.grads = {k: np.empty_like(v) for k, v in self.params.items() if is_trainable(k)}
+        self._batch: np.ndarray | None = None
+
+    def step(self, X: np.ndarray, y: np.ndarray, learning_rate: float, epoch: int) -> None:
+        """One gradient step on X (n_x, b), y (b,)."""
+        ZL, caches = forward_propagation(X, self.params, self.spec, rng=self.dropout_rng)
+        if not math.isfinite(float(ZL.sum())):  # NaN/inf logits: the cost is NaN/inf too
+            raise DivergedError(epoch, compute_cost(ZL, y, self.params, self.spec))
+        grads = backward_propagation(ZL, y, self.params, caches, self.spec, self.grads)
+        if self.spec.batch_norm:
+            for l, cache in enumerate(caches[:-1], start=1):
+                update_running_stats(self.params[f"mu{l}"], self.params[f"var{l}"], cache.bn)
+        self.optimizer.update(self.params, grads, learning_rate)
+
+    def run_epoch(
+        self,
+        X_rows: np.ndarray,
+        y: np.ndarray,
+        learning_rate: float,
+        epoch: int,
+        rng: np.random.Generator,
+    ) -> None:
+        """One pass over X_rows (m, n_x), y (m,) in reshuffled mini-batches (last one partial)."""
+        m = X_rows.shape[0]
+        bs = self.config.batch_size or m
+        if bs >= m:  # full batch: the order of the samples does not matter
+            self.step(X_rows.T, y, learning_rate, epoch)
+            return
+        if self._batch is None:
+            self._batch = np.empty((bs, X_rows.shape[1]), dtype=X_rows.dtype)
+        perm = rng.permutation(m)
+        for start in range(0, m, bs):
+            idx = perm[start : start + bs]
+            rows = np.take(X_rows, idx, axis=0, out=self._batch[: idx.size])  # (b, n_x)
+            self.step(rows.T, y[idx], learning_rate, epoch)
+
+
+def train(
+    config: TrainConfig,
+    data: Any,
+    *,
+    on_epoch: Callable[[EpochMetrics], bool | None] | None = None,
+) -> TrainResult:
+    """Train a network on data.X_train/y_train, evaluating on data.X_dev/y_dev every epoch.
+
+    ``data`` needs only X_train, y_train, X_dev, y_dev ((n_x, m) floats, (m,) int labels) and
+    n_classes. on_epoch(metrics) returning True stops training (stopped == "callback").
+    With patience > 0, training stops after ``patience`` epochs without a lower dev loss and
+    the returned network holds the parameters of the best epoch (restored); with patience = 0
+    it holds the last epoch's. Raises DivergedError when the cost becomes NaN/inf.
+    Same config and data give bit-identical parameters.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TrainerInputError(f"train: expected a TrainConfig, got {type(config).__name__}")
+    X_train, y_train, X_dev, y_dev, n_classes = _check_data(data, np.dtype(config.dtype))
+    n_x = X_train.shape[0]
+    init_rng, shuffle_rng, dropout_rng = np.random.default_rng(config.seed).spawn(3)
+    network = Network.initialize(config, n_x, n_classes, init_rng)
+    trainer = MiniBatchTrainer(network, dropout_rng=dropout_rng)
+    X_rows = np.ascontiguousarray(X_train.T)  # (m, n_x): see MiniBatchTrainer
+
+    history: list[EpochMetrics] = []
+    best: EpochMetrics | None = None
+    best_params: dict[str, np.ndarray] | None = None
+    stopped = "completed"
+    start = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            lr = learning_rate_at(config, epoch - 1)
+            trainer.run_epoch(X_rows, y_train, lr, epoch, shuffle_rng)
+            train_loss, train_acc = network.evaluate(X_train, y_train)
+            dev_loss, dev_acc = network.evaluate(X_dev, y_dev)
+            for loss in (train_loss, dev_loss):
+                if not math.isfinite(loss):
+                    raise DivergedError(epoch, loss)
+            now = time.perf_counter()
+            metrics = EpochMetrics(
+                epoch, train_loss, train_acc, dev_loss, dev_acc, now - t0, now - start
+            )
+            history.append(metrics)
+            if best is None or dev_loss < best.dev_loss:
+                best = metrics
+                if config.patience:
+                    best_params = {k: v.copy() for k, v in network.params.items()}
+            if on_epoch is not None and on_epoch(metrics):
+                stopped = "callback"
+                break
+            if config.patience and epoch - best.epoch >= config.patience:
+                stopped = "early_stopping"
+                break
+
+    assert best is not None
+    final = history[-1]
+    if best_params is not None and best.epoch != final.epoch:
+        network.params.clear()
+        network.params.update(best_params)
+        final = best
+    return TrainResult(
+        config=config,
+        network=network,
+        history=history,
+        train_loss=final.train_loss,
+        train_accuracy=final.train_accuracy,
+        dev_loss=final.dev_loss,
+        dev_accuracy=final.dev_accuracy,
+        epochs_run=len(history),
+        seconds=time.perf_counter() - start,
+        stopped=stopped,
+        best_epoch=best.epoch,
+        n_params=network.n_params,
+        bias_variance=bias_variance(1.0 - final.train_accuracy, 1.0 - final.dev_accuracy),
+    )
+
+
+def _check_data(
+    data: Any, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The arrays train() uses, checked and cast to the training dtype."""
+    try:
+        n_classes = data.n_classes
+        arrays = [data.X_train, data.y_train, data.X_dev, data.y_dev]
+    except AttributeError as e:
+        raise TrainerInputError(
+            f"train data: expected X_train, y_train, X_dev, y_dev and n_classes ({e})"
+        ) from e
+    if not isinstance(n_classes, int | np.integer) or n_classes < 2:
+        raise TrainerInputError(
+            f"train data: n_classes expected an integer >= 2, got {n_classes!r}"
+        )
+    n = int(n_classes)
+    X_train, y_train = _check_split("train", arrays[0], arrays[1], n, dtype, None)
+    X_dev, y_dev = _check_split("dev", arrays[2], arrays[3], n, dtype, X_train.shape[0])
+    return X_train, y_train, X_dev, y_dev, n
+
+
+def _check_split(
+    split: str, X: Any, y: Any, n_classes: int, dtype: np.dtype, n_x: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or (n_x is not None and X.shape[0] != n_x) or X.shape[1] == 0:
+        expected = f"({n_x if n_x is not None else 'n_x'}, m) with m >= 1"
+        raise TrainerInputError(f"train data: X_{split} expected shape {expected}, got {X.shape}")
+    if y.shape != (X.shape[1],) or not np.issubdtype(y.dtype, np.integer):
+        raise TrainerInputError(
+            f"train data: y_{split} expected {X.shape[1]} integer labels, got {y.dtype} {y.shape}"
+        )
+    if y.min() < 0 or y.max() >= n_classes:
+        raise TrainerInputError(
+            f"train data: y_{split} expected labels in [0, {n_classes - 1}], "
+            f"got {y.min()}..{y.max()}"
+        )
+    if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
+        raise TrainerInputError(f"train data: X_{split} expected finite numbers")
+    return X.astype(dtype, copy=False), y.astype(np.int64, copy=False)
