@@ -918,7 +918,10 @@ def make_dataset(
     y = np.asarray(y).ravel()
     if X.ndim != 2 or X.shape[1] != y.shape[0]:
         raise DatasetError(f"{name}: X must be (n_x, m) with m = len(y); got {X.shape}, {y.shape}")
-    names = dict(zip(np.unique(y).tolist(), classes, strict=True)) if classes else None
+    values = np.unique(y).tolist()
+    if classes is not None and len(classes) != len(values):
+        raise DatasetError(f"{name}: {len(classes)} class names for {len(values)} distinct labels")
+    names = dict(zip(values, classes, strict=True)) if classes is not None else None
     raw = _Raw(name=name, X=X, labels=y, names=names, source=name)
     return _finish(
         raw,

@@ -501,3 +501,11 @@ def test_dataset_checks_its_shapes_and_describes_itself():
             "f",
         )
     assert load_dataset("flower", dtype="float64").X_train.dtype == np.float64
+
+
+def test_make_dataset_names_classes():
+    X = np.arange(40.0)[None, :]
+    d = make_dataset(X, np.arange(40) % 2, classes=("even", "odd"))
+    assert d.classes == ("even", "odd") and d.n_classes == 2
+    with pytest.raises(DatasetError, match="3 class names for 2 distinct labels"):
+        make_dataset(X, np.arange(40) % 2, classes=("a", "b", "c"))
