@@ -70,6 +70,7 @@ class FailReason(enum.StrEnum):
     DRIVER_LOST = "driver lost"
     MEMORY = "memory"
     ERROR = "error"
+    INTERRUPTED = "interrupted"  # Ctrl-C: resume runs the trial again
 
 
 class utcnow(FunctionElement):

@@ -113,12 +113,14 @@ def open_storage(
     max_retries: int = 5,
     retry_backoff_s: float = 0.05,
     create_schema: bool = True,
+    sqlite_busy_timeout_s: float = 30.0,
 ) -> Storage:
     """Open the results database, creating hpsearch's schema at head in a fresh database.
 
     ``url``: ``None`` -> env ``HPSEARCH_STORAGE`` -> ``sqlite:///hpsearch.db``; ``postgresql://``
     means psycopg 3. Transient errors are retried ``max_retries`` times with exponential back-off
-    starting at ``retry_backoff_s``.
+    starting at ``retry_backoff_s``; SQLite itself first waits up to ``sqlite_busy_timeout_s``
+    for a lock.
 
     Raises:
         BadDatabaseURLError: bad URL, unsupported driver, wrong password, unknown database.
@@ -246,7 +248,7 @@ class Storage:
                         f"database {self.url} unavailable after {attempt + 1} tries: {e}"
                     ) from e.__cause__
                 delay = min(self._backoff * 2**attempt, 2.0) * (0.5 + random.random())
-                log.warning("database %s: %s; retrying in %.2fs", self.url, e, delay)
+                log.info("database %s: %s; retrying in %.2fs", self.url, e, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -475,8 +477,11 @@ class Storage:
 
         return self._run(run)
 
-    def heartbeat(self, search: SearchRef, holder: LeaseHolder | None = None) -> datetime:
-        """Extend ``holder``'s lease by its ttl; returns the new expiry (database clock, UTC).
+    def heartbeat(
+        self, search: SearchRef, holder: LeaseHolder | None = None, ttl_s: float | None = None
+    ) -> datetime:
+        """Extend ``holder``'s lease by ``ttl_s`` (default: the ttl it was acquired with);
+        returns the new expiry (database clock, UTC).
 
         Raises:
             LeaseLostError: ``holder`` does not hold the lease any more.
@@ -492,6 +497,8 @@ class Storage:
                     f"search {row.name!r}: {me} no longer holds the lease"
                     + (f" ({_lease_message(row, now)})" if row.lease_host else "")
                 )
+            if ttl_s is not None:
+                row.lease_ttl_s = ttl_s
             expires = now + timedelta(seconds=row.lease_ttl_s)
             row.lease_heartbeat_at, row.lease_expires_at = now, expires
             return expires
@@ -532,12 +539,13 @@ class Storage:
         startup_s: float | None = None,
         environment: Mapping[str, Any] | None = None,
         dataset_hash: str | None = None,
-    ) -> TrialRecord:
-        """Record that trial ``number`` of a search runs, idempotent on (search, number).
+    ) -> int:
+        """Record that trial ``number`` of a search runs, idempotent on (search, number); returns
+        the trial's id (the same id for every attempt).
 
         A new attempt (retry) of an existing trial resets the same row to RUNNING, clears its
         results and its epochs; the same attempt again just refreshes it; an older attempt than
-        the stored one changes nothing (the returned record shows the stored attempt).
+        the stored one changes nothing.
 
         Raises:
             SearchNotFoundError: no such search.
@@ -548,7 +556,7 @@ class Storage:
         param_json = _params_json(params)
         param_rows = [_param_row(k, v) for k, v in params.items()]
 
-        def run(s: Session) -> TrialRecord:
+        def run(s: Session) -> int:
             search_id = self._search_row(s, search).id
             row = s.scalar(
                 _for_update(
@@ -559,7 +567,7 @@ class Storage:
             )
             if row is not None and attempt < row.attempt:
                 log.info("trial %s attempt %s is stale (stored %s)", number, attempt, row.attempt)
-                return _trial_record(row)
+                return row.id
             now = self._db_now(s)
             if row is None:
                 row = TrialRow(search_id=search_id, number=number)
@@ -586,9 +594,67 @@ class Storage:
                     TrialParamRow.__table__.insert(),
                     [{"trial_id": row.id, **p} for p in param_rows],
                 )
-            return _trial_record(row)
+            return row.id
 
         return self._run(run)
+
+    def record_trial_start(
+        self,
+        trial_id: int,
+        *,
+        attempt: int,
+        node_id: str | None = None,
+        worker_id: str | None = None,
+        queue_s: float | None = None,
+        startup_s: float | None = None,
+        environment: Mapping[str, Any] | None = None,
+        dataset_hash: str | None = None,
+    ) -> bool:
+        """Add where and how a started trial runs (known once a worker picked it up), fenced by
+        ``attempt``; arguments left None keep the stored value. False for a stale attempt.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+        """
+        given = {
+            "node_id": node_id,
+            "worker_id": worker_id,
+            "queue_s": finite_or_none(queue_s),
+            "startup_s": finite_or_none(startup_s),
+            "environment": dict(environment) if environment is not None else None,
+            "dataset_hash": dataset_hash,
+        }
+
+        def run(s: Session) -> bool:
+            row = s.scalar(_for_update(select(TrialRow).where(TrialRow.id == trial_id)))
+            if row is None:
+                raise TrialNotFoundError(f"no trial with id {trial_id}")
+            if row.attempt != attempt:
+                return False
+            for name, value in given.items():
+                if value is not None:
+                    setattr(row, name, value)
+            return True
+
+        return self._run(run)
+
+    def set_test_metrics(self, trial_id: int, *, test_loss: float, test_accuracy: float) -> None:
+        """Store the test-split score of a chosen trial (NaN/inf kept).
+
+        Raises:
+            TrialNotFoundError: no such trial.
+        """
+
+        def run(s: Session) -> None:
+            row = s.get(TrialRow, trial_id)
+            if row is None:
+                raise TrialNotFoundError(f"no trial with id {trial_id}")
+            floats = decode_floats({n: getattr(row, n) for n in TRIAL_FLOATS}, row.nonfinite)
+            floats.update(test_loss=test_loss, test_accuracy=test_accuracy)
+            columns, row.nonfinite = encode_floats(floats, TRIAL_FLOATS)
+            row.test_loss, row.test_accuracy = columns["test_loss"], columns["test_accuracy"]
+
+        self._run(run)
 
     def add_epochs(
         self,
@@ -757,7 +823,7 @@ class Storage:
 
         return self._run(run)
 
-    def get_trial(self, trial_id: int) -> TrialRecord:
+    def trial_by_id(self, trial_id: int) -> TrialRecord:
         """The trial with that id.
 
         Raises:
@@ -772,7 +838,7 @@ class Storage:
 
         return self._run(run)
 
-    def trial(self, search: SearchRef, number: int) -> TrialRecord:
+    def get_trial(self, search: SearchRef, number: int) -> TrialRecord:
         """Trial ``number`` of a search.
 
         Raises:
@@ -895,11 +961,16 @@ class Storage:
         def run(s: Session) -> None:
             if s.get(TrialRow, trial_id) is None:
                 raise TrialNotFoundError(f"no trial with id {trial_id}")
+            now = self._db_now(s)
             row = s.get(ModelRow, trial_id)
             if row is None:
-                row = ModelRow(trial_id=trial_id)
-                s.add(row)
-            row.data, row.size_bytes, row.created_at = payload, len(payload), self._db_now(s)
+                s.add(
+                    ModelRow(
+                        trial_id=trial_id, data=payload, size_bytes=len(payload), created_at=now
+                    )
+                )
+            else:
+                row.data, row.size_bytes, row.created_at = payload, len(payload), now
 
         self._run(run)
 

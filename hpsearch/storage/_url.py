@@ -14,7 +14,6 @@ from hpsearch.storage._errors import BadDatabaseURLError
 
 ENV_VAR = "HPSEARCH_STORAGE"
 DEFAULT_URL = "sqlite:///hpsearch.db"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 _EXAMPLES = "sqlite:///hpsearch.db or postgresql+psycopg://user:password@host:5432/dbname"
 # scheme://user:password@  and  ?password=...  (used when a URL cannot be parsed at all)
@@ -86,8 +85,9 @@ def normalize_url(raw: str) -> URL:
     )
 
 
-def make_engine(url: URL, **kwargs: Any) -> Engine:
-    """An engine for a normalised URL; SQLite connections get foreign keys, WAL and a busy timeout.
+def make_engine(url: URL, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any) -> Engine:
+    """An engine for a normalised URL; SQLite connections get foreign keys, WAL and a busy timeout
+    (how long SQLite itself waits for a lock before "database is locked").
 
     Raises:
         BadDatabaseURLError: the driver module is not installed.
@@ -95,9 +95,11 @@ def make_engine(url: URL, **kwargs: Any) -> Engine:
     try:
         if url.get_backend_name() == "sqlite":
             engine = create_engine(url, **kwargs)
-            event.listen(engine, "connect", _sqlite_on_connect)
+            busy_ms = max(0, int(sqlite_busy_timeout_s * 1000))
+            event.listen(engine, "connect", lambda conn, _rec: _sqlite_on_connect(conn, busy_ms))
         else:
-            engine = create_engine(url, pool_pre_ping=True, **kwargs)
+            connect_args = {"connect_timeout": 10, **kwargs.pop("connect_args", {})}
+            engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as e:
         raise BadDatabaseURLError(
             f"storage URL {mask_url(url)!r}: database driver not installed ({e.__class__.__name__}"
@@ -110,11 +112,11 @@ def make_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes in WAL mode
     finally:
