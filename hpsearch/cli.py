@@ -7,11 +7,68 @@ no traceback is shown for a user's mistake.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.20 vendors click as typer._click; older typer uses click itself
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _cx
+
+from hpsearch.errors import HpsearchError, UserInputError
+
+
+class _OneLineErrors(TyperGroup):
+    """Turns every expected failure into one ``error: ...`` line and an exit code.
+
+    Usage errors (bad flags) and user mistakes (bad config, file or URL) exit with 2, a database
+    that stays unreachable with 1, Ctrl-C with 130. Tracebacks are kept for real bugs.
+    """
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: Any = None,
+        complete_var: Any = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        from hpsearch.trainer import TrainerInputError
+
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _NoArgsIsHelp as e:
+            typer.echo(e.ctx.get_help())
+            sys.exit(0)
+        except _cx.ClickException as e:
+            typer.echo(f"error: {_one_line(e.format_message())}", err=True)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(130)
+        except (UserInputError, TrainerInputError) as e:
+            typer.echo(f"error: {_one_line(e)}", err=True)
+            sys.exit(2)
+        except HpsearchError as e:
+            typer.echo(f"error: {_one_line(e)}", err=True)
+            sys.exit(1)
+        if isinstance(rv, int) and not isinstance(rv, bool):
+            sys.exit(rv)
+        return rv
+
+
+_NoArgsIsHelp = getattr(_cx, "NoArgsIsHelpError", ())
+
+
+def _one_line(e: BaseException | str) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
 
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="hpsearch",
     help="Distributed hyperparameter search for NumPy deep networks (Optuna + Ray + SQL).",
     no_args_is_help=True,
@@ -290,7 +347,315 @@ def train_command(
 
 # [storage] `hpsearch db ...`
 
+_StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Database URL (default: env HPSEARCH_STORAGE, else sqlite:///hpsearch.db).",
+        show_default=False,
+    ),
+]
+
+
+@db_app.command("upgrade")
+def db_upgrade(storage: _StorageOpt = None) -> None:
+    """Create or migrate hpsearch's tables to the schema this version needs."""
+    from hpsearch.storage import mask_url, resolve_storage_url, upgrade_database
+
+    try:
+        before, after = upgrade_database(storage)
+        where = mask_url(resolve_storage_url(storage))
+    except HpsearchError as e:
+        fail(str(e))
+    if before == after:
+        typer.echo(f"{where}: schema already at revision {after}")
+    else:
+        typer.echo(f"{where}: schema upgraded from {before or 'nothing'} to revision {after}")
+
+
+@db_app.command("current")
+def db_current(storage: _StorageOpt = None) -> None:
+    """Show the database's schema revision and the one this hpsearch needs."""
+    from hpsearch.storage import database_revision, mask_url, resolve_storage_url
+
+    try:
+        current, head = database_revision(storage)
+        where = mask_url(resolve_storage_url(storage))
+    except HpsearchError as e:
+        fail(str(e))
+    if current == head:
+        typer.echo(f"{where}: schema revision {current} (up to date)")
+    elif current is None:
+        typer.echo(f"{where}: no hpsearch tables yet (created at revision {head} on first use)")
+    else:
+        hint = f"run `hpsearch db upgrade --storage {where}`"
+        typer.echo(f"{where}: schema revision {current}, this hpsearch needs {head}; {hint}")
+
+
+@db_app.command("url")
+def db_url(storage: _StorageOpt = None) -> None:
+    """Print the storage URL hpsearch would use, password masked."""
+    from hpsearch.storage import mask_url, resolve_storage_url
+
+    try:
+        typer.echo(mask_url(resolve_storage_url(storage)))
+    except HpsearchError as e:
+        fail(str(e))
+
+
 # [searcher] `hpsearch run`, `resume`, `validate`, `trials`
+
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Results database URL (default: $HPSEARCH_STORAGE, else sqlite:///hpsearch.db).",
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="Output format: table, csv or json.")]
+
+
+def _open(url: str | None) -> Any:
+    from hpsearch.storage import open_storage
+
+    return open_storage(url)
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...] = ("table", "csv", "json")) -> None:
+    if fmt not in allowed:
+        fail(f"--format: expected one of {', '.join(allowed)}, got {fmt!r}")
+
+
+@app.command()
+def validate(config: Annotated[Path, typer.Argument(help="Search definition (TOML).")]) -> None:
+    """Check a search definition without running it."""
+    from hpsearch.searcher import load_config, validate_optuna_settings
+
+    cfg = load_config(config)
+    validate_optuna_settings(cfg)
+    s = cfg.search
+    searched = ", ".join(p.name for p in cfg.space) or "nothing"
+    typer.echo(
+        f"{config}: ok — search {s.name!r}, {s.trials} trials, sampler {s.sampler}, "
+        f"pruner {s.pruner}, objective {', '.join(s.objectives)}; searches {searched}"
+    )
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Search definition (TOML).")],
+    name: Annotated[str | None, typer.Option(help="Search name (overrides [search] name).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Trial budget (overrides the file).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Trials in flight at once.")] = None,
+    storage: StorageOpt = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster: 'auto', 'ray://host:10001' or host:port; default local."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Search seed (overrides the file).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+) -> None:
+    """Run a search: Optuna samples, Ray trains, every result goes to the database.
+
+    Running it again with the name of an existing search continues that search.
+    """
+    from hpsearch.searcher import load_config
+
+    for flag, value in (("--trials", trials), ("--workers", workers)):
+        if value is not None and value < 1:
+            fail(f"{flag}: expected an integer >= 1, got {value}")
+    if seed is not None and seed < 0:
+        fail(f"--seed: expected an integer >= 0, got {seed}")
+    cfg = load_config(config).with_overrides(name=name, trials=trials, workers=workers, seed=seed)
+    _run_and_report(cfg, storage, address=address, quiet=quiet, resume=False)
+
+
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="Name of the search to continue.")],
+    trials: Annotated[int | None, typer.Option(help="New trial budget (total).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Trials in flight at once.")] = None,
+    storage: StorageOpt = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+) -> None:
+    """Continue a stored search: lost trials run again, the sampler sees every earlier trial."""
+    from hpsearch.searcher import parse_config
+
+    for flag, value in (("--trials", trials), ("--workers", workers)):
+        if value is not None and value < 1:
+            fail(f"{flag}: expected an integer >= 1, got {value}")
+    store = _open(storage)
+    record = store.get_search(name)
+    cfg = parse_config(record.config, source="database").with_overrides(
+        trials=trials, workers=workers
+    )
+    _run_and_report(cfg, storage, address=address, quiet=quiet, resume=True, store=store)
+
+
+def _run_and_report(
+    cfg: Any, url: str | None, *, address: str | None, quiet: bool, resume: bool, store: Any = None
+) -> None:
+    from hpsearch.searcher import Progress, SearchInterrupted, run_search
+
+    store = store or _open(url)
+    progress = Progress(quiet=quiet)
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "failed":
+            first = str(info["text"]).strip().splitlines()[-1:] or [""]
+            progress.event(f"trial {info['number']} failed ({info['reason']}): {first[0][:120]}")
+        elif kind == "retry":
+            progress.event(f"trial {info['number']} lost its worker; attempt {info['attempt']}")
+
+    if not quiet:
+        typer.echo(f"search {cfg.search.name!r} -> {store.url}", err=True)
+    try:
+        outcome = run_search(
+            cfg, store, address=address, resume=resume, progress=progress, on_event=on_event
+        )
+    except SearchInterrupted as e:
+        _print_summary(e.outcome, cfg)
+        typer.echo("interrupted: finished trials are stored; `hpsearch resume` continues", err=True)
+        raise typer.Exit(130) from None
+    _print_summary(outcome, cfg)
+
+
+def _print_summary(outcome: Any, cfg: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(80, min(120, Console().width)))
+    s = cfg.search
+    console.print(
+        f"search {outcome.name!r} {outcome.status}: {outcome.complete} complete, "
+        f"{outcome.pruned} pruned, {outcome.failed} failed in {outcome.elapsed_s:.1f} s",
+        highlight=False,
+    )
+    complete = [t for t in outcome.trials if t.state.value == "complete" and t.values]
+    if not complete:
+        return
+    reverse = s.directions[0] == "maximize"
+    ranked = sorted(
+        (t for t in complete if t.values[0] is not None and t.values[0] == t.values[0]),
+        key=lambda t: t.values[0],
+        reverse=reverse,
+    )[:5]
+    table = Table(title=f"top trials by {s.objectives[0]}", title_justify="left")
+    for col in ("#", s.objectives[0], "train acc", "dev acc", "epochs", "params"):
+        table.add_column(col, justify="right")
+    for t in ranked:
+        table.add_row(
+            str(t.number),
+            f"{t.values[0]:.4g}",
+            _pct(t.train_accuracy),
+            _pct(t.dev_accuracy),
+            str(t.epochs_run),
+            str(t.n_params),
+        )
+    console.print(table)
+    if outcome.best is not None:
+        params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(outcome.best.params.items()))
+        console.print(f"best trial {outcome.best.number}: {params}", highlight=False)
+        if outcome.best_test_accuracy is not None:
+            console.print(
+                f"best trial {outcome.best.number} on the test split: accuracy "
+                f"{outcome.best_test_accuracy:.4f}, loss {outcome.best_test_loss:.4f}",
+                highlight=False,
+            )
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _trial_dict(t: Any) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "state": t.state.value,
+        "params": t.params,
+        "values": list(t.values) if t.values else None,
+        "train_loss": t.train_loss,
+        "train_accuracy": t.train_accuracy,
+        "dev_loss": t.dev_loss,
+        "dev_accuracy": t.dev_accuracy,
+        "test_loss": t.test_loss,
+        "test_accuracy": t.test_accuracy,
+        "epochs_run": t.epochs_run,
+        "n_params": t.n_params,
+        "seed": t.seed,
+        "attempt": t.attempt,
+        "node_id": t.node_id,
+        "worker_id": t.worker_id,
+        "duration_s": t.duration_s,
+        "fail_reason": t.fail_reason.value if t.fail_reason else None,
+        "diagnosis": t.diagnosis,
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)  # NaN/inf are not JSON: spell them out
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+@app.command()
+def trials(
+    name: Annotated[str, typer.Argument(help="Search name.")],
+    storage: StorageOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """List a search's stored trials: number, state, hyperparameters, metrics."""
+    import csv
+    import json
+
+    _check_format(fmt)
+    store = _open(storage)
+    record = store.get_search(name)
+    rows = [_trial_dict(t) for t in store.trials(record.id)]
+    if fmt == "json":
+        typer.echo(json.dumps(_json_safe(rows), indent=2))
+        return
+    param_names = sorted({k for r in rows for k in r["params"]})
+    cols = ["number", "state", "value", "dev_accuracy", "epochs_run", *param_names]
+    flat = []
+    for r in rows:
+        value = r["values"][0] if r["values"] else None
+        flat.append(
+            {
+                "number": r["number"],
+                "state": r["state"],
+                "value": value,
+                "dev_accuracy": r["dev_accuracy"],
+                "epochs_run": r["epochs_run"],
+                **{p: r["params"].get(p) for p in param_names},
+            }
+        )
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=cols, lineterminator="\n")
+        writer.writeheader()
+        for r in flat:
+            writer.writerow({k: _short(v) if v is not None else "" for k, v in r.items()})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"search {name!r}: {len(rows)} trials", title_justify="left")
+    for c in cols:
+        table.add_column(c.replace("_", " "), overflow="fold")
+    for r in flat:
+        table.add_row(*("-" if r[c] is None else _short(r[c]) for c in cols))
+    Console(width=80).print(table)
 
 
 def main() -> None:

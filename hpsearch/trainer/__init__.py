@@ -13,7 +13,7 @@ from ._errors import DatasetError, DivergedError, TrainerError, TrainerInputErro
 from ._gradcheck import gradient_check
 from ._memory import estimate_memory_bytes
 from ._network import Network
-from ._train import EpochMetrics, TrainResult, train
+from ._train import EpochMetrics, TrainResult, iter_train, train
 
 __all__ = [
     "BiasVariance",
@@ -30,6 +30,7 @@ __all__ = [
     "bias_variance",
     "estimate_memory_bytes",
     "gradient_check",
+    "iter_train",
     "load_dataset",
     "stratified_split",
     "train",

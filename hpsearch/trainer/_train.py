@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +119,23 @@ def train(
     it holds the last epoch's. Raises DivergedError when the cost becomes NaN/inf.
     Same config and data give bit-identical parameters.
     """
+    epochs = iter_train(config, data)
+    try:
+        metrics = next(epochs)
+        while True:
+            stop = bool(on_epoch(metrics)) if on_epoch is not None else False
+            metrics = epochs.send(stop)
+    except StopIteration as done:
+        return done.value
+
+
+def iter_train(config: TrainConfig, data: Any) -> Generator[EpochMetrics, bool | None, TrainResult]:
+    """:func:`train` as a generator: yields each epoch's metrics as soon as it ends.
+
+    ``send(True)`` asks to stop after the epoch just yielded (stopped == "callback"); the
+    :class:`TrainResult` is the generator's return value (``StopIteration.value``). The search's
+    Ray workers stream epochs to the driver this way.
+    """
     if not isinstance(config, TrainConfig):
         raise TrainerInputError(f"train: expected a TrainConfig, got {type(config).__name__}")
     X_train, y_train, X_dev, y_dev, n_classes = _check_data(data, np.dtype(config.dtype))
@@ -152,7 +169,7 @@ def train(
                 best = metrics
                 if config.patience:
                     best_params = {k: v.copy() for k, v in network.params.items()}
-            if on_epoch is not None and on_epoch(metrics):
+            if (yield metrics):
                 stopped = "callback"
                 break
             if config.patience and epoch - best.epoch >= config.patience:

@@ -1,0 +1,162 @@
+"""Optuna's side: samplers, pruners, and the in-memory study rebuilt from our tables.
+
+Our tables are the source of truth. The driver keeps an in-memory Optuna study (asks and tells cost
+well under a millisecond there, against tens of ms through Optuna's RDB storage) and rebuilds it
+from the stored trials on resume with ``study.add_trials``, so the sampler sees every earlier trial.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState as OptunaState
+
+from hpsearch.searcher._config import ConfigError, SearchConfig
+from hpsearch.searcher._space import grid_space, internal_params
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+logging.getLogger("optuna").setLevel(logging.WARNING)
+
+_SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+}
+_PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "none": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+}
+# Options that are code, not data: a TOML file cannot give them.
+_NOT_FROM_FILE = {
+    "search_space",
+    "seed",
+    "constraints_func",
+    "gamma",
+    "weights",
+    "mutation",
+    "crossover",
+    "independent_sampler",
+    "source_trials",
+    "x0",
+    "elite_population_selection_strategy",
+    "child_generation_strategy",
+    "after_trial_strategy",
+}
+
+
+def _checked_options(kind: str, name: str, factory: Callable[..., Any], options: dict) -> dict:
+    params = inspect.signature(factory).parameters
+    allowed = sorted(p for p in params if p not in _NOT_FROM_FILE)
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(
+                f"search.{kind}_options.{key}: not an option of the {name} {kind} "
+                f"(expected one of {', '.join(allowed) or 'none'})"
+            )
+    return options
+
+
+def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
+    """The configured Optuna sampler, seeded with the search seed."""
+    s = config.search
+    factory = _SAMPLERS[s.sampler]
+    options = dict(_checked_options("sampler", s.sampler, factory, s.sampler_options))
+    if s.sampler == "grid":
+        options["search_space"] = grid_space(config)
+    try:
+        return factory(seed=s.seed, **options)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"search.sampler_options: {s.sampler}: {e}") from None
+
+
+def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    """The configured Optuna pruner."""
+    s = config.search
+    factory = _PRUNERS[s.pruner]
+    options = _checked_options("pruner", s.pruner, factory, s.pruner_options)
+    if s.pruner == "percentile" and "percentile" not in options:
+        options = {"percentile": 25.0, **options}
+    try:
+        return factory(**options)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"search.pruner_options: {s.pruner}: {e}") from None
+
+
+def validate_optuna_settings(config: SearchConfig) -> None:
+    """Build sampler and pruner once, so `hpsearch validate` catches bad options."""
+    make_sampler(config)
+    make_pruner(config)
+
+
+def new_study(config: SearchConfig) -> optuna.Study:
+    """An in-memory study with the configured sampler, pruner and directions."""
+    directions = list(config.search.directions)
+    return optuna.create_study(
+        study_name=config.search.name,
+        sampler=make_sampler(config),
+        pruner=make_pruner(config),
+        directions=directions,
+    )
+
+
+_STATE = {
+    "complete": OptunaState.COMPLETE,
+    "pruned": OptunaState.PRUNED,
+    "failed": OptunaState.FAIL,
+}
+
+
+def frozen_trial(
+    config: SearchConfig,
+    *,
+    params: dict[str, Any],
+    state: str,
+    values: list[float] | None,
+    intermediate: dict[int, float],
+    number: int = 0,
+) -> optuna.trial.FrozenTrial | None:
+    """An Optuna FrozenTrial for one stored trial (None when Optuna cannot hold it)."""
+    ostate = _STATE.get(state)
+    if ostate is None:
+        return None
+    internal, dists = internal_params(config, params)
+    try:
+        for name, dist in dists.items():
+            if not dist._contains(dist.to_internal_repr(internal[name])):
+                return None  # stored under another space: keep it out of the sampler
+    except (ValueError, TypeError):
+        return None
+    ok_values = None
+    if ostate == OptunaState.COMPLETE:
+        if values is None or any(v is None or not math.isfinite(v) for v in values):
+            ostate = OptunaState.FAIL
+        else:
+            ok_values = [float(v) for v in values]
+    return optuna.trial.create_trial(
+        params=internal,
+        distributions=dists,
+        values=ok_values,
+        state=ostate,
+        intermediate_values={k: v for k, v in intermediate.items() if math.isfinite(v)},
+        user_attrs={"number": number},
+    )
+
+
+def add_history(study: optuna.Study, trials: Iterable[optuna.trial.FrozenTrial | None]) -> int:
+    """Give the sampler every earlier trial; returns how many were added."""
+    kept = [t for t in trials if t is not None]
+    if kept:
+        study.add_trials(kept)
+    return len(kept)

@@ -1,0 +1,92 @@
+"""Live progress: a rich status line on a terminal, plain log lines otherwise, or nothing."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "?"
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """Trials done/total, running, pruned, failed, best so far, elapsed and ETA."""
+
+    def __init__(
+        self, *, quiet: bool = False, stream: TextIO | None = None, live: bool | None = None
+    ):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.live = (not quiet) and (self.stream.isatty() if live is None else live)
+        self._t0 = time.monotonic()
+        self._total = 0
+        self._done_at_start = 0
+        self._status: Any = None
+        self._console: Any = None
+        self._last_line = ""
+
+    def start(self, *, total: int, done: int, counts: dict[str, int], best: float | None) -> None:
+        self._t0 = time.monotonic()
+        self._total = total
+        self._done_at_start = done
+        if self.quiet:
+            return
+        if self.live:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream)
+            self._status = self._console.status(self._line(done, 0, counts, best))
+            self._status.start()
+        else:
+            self._emit(self._line(done, 0, counts, best))
+
+    def _line(self, done: int, running: int, counts: dict[str, int], best: float | None) -> str:
+        elapsed = time.monotonic() - self._t0
+        finished_here = done - self._done_at_start
+        eta = None
+        if finished_here > 0 and self._total > done:
+            eta = elapsed / finished_here * (self._total - done)
+        elif self._total <= done:
+            eta = 0.0
+        best_s = "-" if best is None else f"{best:.4g}"
+        return (
+            f"trials {done}/{self._total}  running {running}  "
+            f"pruned {counts.get('pruned', 0)}  failed {counts.get('failed', 0)}  "
+            f"best {best_s}  elapsed {_fmt_s(elapsed)}  eta {_fmt_s(eta)}"
+        )
+
+    def update(
+        self, *, done: int, running: int, counts: dict[str, int], best: float | None
+    ) -> None:
+        if self.quiet:
+            return
+        line = self._line(done, running, counts, best)
+        if self.live and self._status is not None:
+            self._status.update(line)
+        elif line.split("  elapsed")[0] != self._last_line.split("  elapsed")[0]:
+            self._emit(line)
+
+    def event(self, text: str) -> None:
+        """A notable event (a failure, a retry): printed above the live line or as a log line."""
+        if self.quiet:
+            return
+        if self.live and self._console is not None:
+            self._console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def _emit(self, line: str) -> None:
+        self._last_line = line
+        print(line, file=self.stream, flush=True)
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None

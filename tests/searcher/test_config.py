@@ -1,0 +1,152 @@
+"""The search definition: valid files parse, every mistake is one line naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from hpsearch.cli import app
+from hpsearch.searcher import ConfigError, load_config, parse_config
+from hpsearch.searcher._optuna import make_pruner, make_sampler
+from hpsearch.searcher._space import internal_params, suggest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+BASE = {
+    "search": {"name": "t", "trials": 4},
+    "data": {"dataset": "iris"},
+    "train": {"epochs": 3},
+    "space": {
+        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+        "layers": {"type": "int", "low": 1, "high": 3},
+        "units": {"type": "int", "low": 4, "high": 64, "log": True, "per_layer": True},
+        "lambda": {"type": "float", "low": 1e-6, "high": 1e-1, "log": True},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+        "batch_size": [16, 32, 64],
+        "beta1": {"type": "float", "low": 0.8, "high": 0.999, "one_minus_log": True},
+    },
+}
+
+
+def with_change(path: str, value: object) -> dict:
+    raw = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return raw
+
+
+DELETE = object()
+
+
+def test_examples_validate() -> None:
+    for path in sorted(EXAMPLES.glob("*.toml")):
+        config = load_config(path)
+        make_sampler(config)
+        make_pruner(config)
+        assert config.search.trials >= 1
+
+
+def test_six_searchable_and_beta_as_one_minus_log() -> None:
+    config = parse_config(BASE)
+    names = {p.name for p in config.space}
+    assert {"learning_rate", "layers", "units", "lambd", "dropout", "batch_size"} <= names
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen_layers = set()
+    for _ in range(30):
+        trial = study.ask()
+        params = suggest(trial, config)
+        # units: one per hidden layer, conditional on the number of layers
+        assert len(params["units"]) == params["layers"]
+        seen_layers.add(params["layers"])
+        assert 0.8 <= params["beta1"] <= 0.999
+        assert 1e-4 <= params["learning_rate"] <= 1e-1
+        dists = trial.distributions
+        assert dists["learning_rate"].log and dists["lambd"].log
+        assert dists["one_minus_beta1"].log  # momentum's beta searched as 1 - beta, log scale
+        internal, _ = internal_params(config, params)
+        assert internal["one_minus_beta1"] == pytest.approx(1 - params["beta1"])
+        study.tell(trial, 0.5)
+    assert seen_layers == {1, 2, 3}
+
+
+def test_round_trip_through_stored_form() -> None:
+    config = parse_config(BASE)
+    again = parse_config(config.to_dict())
+    assert again == config
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("search.colour", "red", "search.colour: unknown key"),
+        ("space.learning_rate.low", 0.5, "space.learning_rate: expected low < high"),
+        ("space.lambda.low", 0.0, "space.lambda.low: expected a value > 0 with log = true"),
+        ("search.trials", "ten", "search.trials: expected an integer"),
+        ("search.trials", 0, "search.trials: expected an integer >= 1"),
+        ("search.sampler", "bayes", "search.sampler: expected one of"),
+        ("search.pruner", 3, "search.pruner: expected a string"),
+        ("space.units.type", "integer", "space.units.type: expected one of"),
+        ("space.dropout.high", "0.5", "space.dropout.high: expected a number"),
+        ("space.momentum", {"type": "float", "low": 0, "high": 1}, "space.momentum: unknown"),
+        ("train.optimiser", "adam", "train.optimiser: unknown trainer setting"),
+        ("train.learning_rate", 0.1, "set in both [train] and [space]"),
+        ("data.split", [0.5, 0.5], "data.split: expected three fractions"),
+        ("data.split", [0.5, 0.4, 0.4], "data.split: expected [train, dev, test] fractions"),
+        ("search.name", DELETE, "search.name: missing"),
+        ("search.objective", "f1", "search.objective: expected one of"),
+        ("search.sampler_options", {"n_startup": 3}, "search.sampler_options.n_startup"),
+        ("space.beta1.high", 1.0, "space.beta1: one_minus_log needs"),
+        ("train.activation", "swish", "activation"),
+    ],
+)
+def test_mistakes_name_the_key(path: str, value: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config = parse_config(with_change(path, value))
+        make_sampler(config)
+        make_pruner(config)
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_multi_objective_refuses_pruning() -> None:
+    raw = with_change("search.objective", ["dev_accuracy", "n_params"])
+    with pytest.raises(ConfigError, match=r"search\.pruner: pruning needs a single objective"):
+        parse_config(raw)
+    raw["search"]["pruner"] = "none"
+    raw["search"]["sampler"] = "nsga2"
+    config = parse_config(raw)
+    assert config.search.directions == ("maximize", "minimize")
+
+
+def test_grid_needs_steps() -> None:
+    raw = with_change("search.sampler", "grid")
+    with pytest.raises(ConfigError, match="the grid sampler needs choices or a step"):
+        parse_config(raw)
+
+
+def test_validate_command(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["validate", str(EXAMPLES / "digits_quick.toml")])
+    assert ok.exit_code == 0, ok.output
+    assert "ok" in ok.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[search]\nname = "x"\ntrials = -1\n')
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    assert "search.trials: expected an integer >= 1" in result.output
+    assert "Traceback" not in result.output
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[search\nname=")
+    result = runner.invoke(app, ["validate", str(broken)])
+    assert result.exit_code == 2 and "invalid TOML" in result.output
