@@ -1,6 +1,7 @@
 """The exception root shared by storage, searcher and the command line.
 
-The trainer stays importable on its own and has its own root, :class:`hpsearch.trainer.TrainerError`.
+The trainer stays importable on its own and has its own root,
+:class:`hpsearch.trainer.TrainerError`.
 """
 
 from __future__ import annotations
