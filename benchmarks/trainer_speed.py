@@ -1,0 +1,248 @@
+"""Trainer speed: a 784-256-128-10 ReLU/softmax network, Adam, batch 128, float32, 1 BLAS thread.
+
+Trains on 60,000 x 784 random inputs and prints, all measured in this run:
+  - samples/s of the training steps (and of train() end to end, with its per-epoch evaluation
+    of the whole train and dev sets);
+  - the ratio to NumPy's own time for the same matrix products (the 3 forward GEMMs and the
+    5 backward ones -- no gradient for the inputs -- on the same batch layout): the limit for
+    a NumPy trainer;                                                        target >= 0.70
+  - the extra cost of dropout (0.2 per hidden layer) + L2;                  target <= 15%
+  - the throughput ratio to PyTorch CPU (1 thread), when importable;        target >= 1.1x
+  - the throughput ratio to scikit-learn's MLPClassifier (same network);     target >= 1.25x
+
+Each measurement runs ``--repeats`` times, interleaved with the others, and the best time
+counts (the machine is shared); the spread (worst / best) is printed as the noise.
+
+    python benchmarks/trainer_speed.py [--epochs 1] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from hpsearch.trainer import Network, TrainConfig, train
+from hpsearch.trainer._train import MiniBatchTrainer
+
+N_X, HIDDEN, N_CLASSES, M, BATCH = 784, (256, 128), 10, 60_000, 128
+
+
+def make_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X_rows = rng.standard_normal((M, N_X), dtype=np.float32)  # (m, n_x): samples as rows
+    y = rng.integers(0, N_CLASSES, size=M)
+    return X_rows, y
+
+
+def config(**overrides) -> TrainConfig:
+    return TrainConfig(
+        layers=2, units=HIDDEN, activation="relu", optimizer="adam", batch_size=BATCH, **overrides
+    )
+
+
+def ours(X_rows: np.ndarray, y: np.ndarray, epochs: int, **overrides) -> Callable[[], float]:
+    """The trainer's training steps (what train() runs between its evaluations)."""
+
+    def run() -> float:
+        cfg = config(**overrides)
+        net = Network.initialize(cfg, N_X, N_CLASSES, np.random.default_rng(0))
+        trainer = MiniBatchTrainer(net, dropout_rng=np.random.default_rng(1))
+        shuffle = np.random.default_rng(2)
+        trainer.run_epoch(X_rows[: 20 * BATCH], y[: 20 * BATCH], 1e-3, 1, shuffle)  # warm up
+        t0 = time.perf_counter()
+        for epoch in range(epochs):
+            trainer.run_epoch(X_rows, y, 1e-3, epoch + 1, shuffle)
+        return time.perf_counter() - t0
+
+    return run
+
+
+def ours_train(X_rows: np.ndarray, y: np.ndarray, epochs: int) -> Callable[[], float]:
+    """train() end to end, including the per-epoch evaluation on all 60,000 + 10,000 samples."""
+
+    class Data:
+        X_train = np.ascontiguousarray(X_rows.T)  # (n_x, m)
+        y_train = y
+        X_dev = X_train[:, :10_000]
+        y_dev = y[:10_000]
+        n_classes = N_CLASSES
+
+    def run() -> float:
+        return train(config(epochs=epochs), Data).seconds
+
+    return run
+
+
+def matmul_limit(epochs: int) -> Callable[[], float]:
+    """The network's 8 GEMMs per step, with preallocated outputs, for as many steps."""
+    rng = np.random.default_rng(0)
+    dims = [N_X, *HIDDEN, N_CLASSES]
+    W = [rng.standard_normal((dims[i + 1], dims[i]), dtype=np.float32) for i in range(3)]
+    X = rng.standard_normal((BATCH, N_X), dtype=np.float32).T  # (n_x, b) view, like the trainer
+    Z = [np.empty((d, BATCH), np.float32) for d in dims[1:]]
+    dW = [np.empty_like(w) for w in W]
+    dA = [np.empty((d, BATCH), np.float32) for d in dims[1:3]]
+    steps = epochs * -(-M // BATCH)
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            np.matmul(W[0], X, out=Z[0])  # forward
+            np.matmul(W[1], Z[0], out=Z[1])
+            np.matmul(W[2], Z[1], out=Z[2])
+            np.matmul(Z[2], Z[1].T, out=dW[2])  # backward
+            np.matmul(W[2].T, Z[2], out=dA[1])
+            np.matmul(dA[1], Z[0].T, out=dW[1])
+            np.matmul(W[1].T, dA[1], out=dA[0])
+            np.matmul(dA[0], X.T, out=dW[0])
+        return time.perf_counter() - t0
+
+    return run
+
+
+def pytorch(X_rows: np.ndarray, y: np.ndarray, epochs: int) -> Callable[[], float] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    X_t = torch.from_numpy(X_rows)
+    y_t = torch.from_numpy(y)
+
+    def run() -> float:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(N_X, HIDDEN[0]),
+            torch.nn.ReLU(),
+            torch.nn.Linear(HIDDEN[0], HIDDEN[1]),
+            torch.nn.ReLU(),
+            torch.nn.Linear(HIDDEN[1], N_CLASSES),
+        )
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = torch.nn.CrossEntropyLoss()
+
+        def epoch(n: int) -> None:
+            perm = torch.randperm(n)
+            for i in range(0, n, BATCH):
+                idx = perm[i : i + BATCH]
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(X_t[idx]), y_t[idx])
+                loss.backward()
+                opt.step()
+
+        epoch(20 * BATCH)  # warm up
+        t0 = time.perf_counter()
+        for _ in range(epochs):
+            epoch(M)
+        return time.perf_counter() - t0
+
+    return run
+
+
+def sklearn_mlp(X_rows: np.ndarray, y: np.ndarray, epochs: int) -> Callable[[], float] | None:
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return None
+
+    def run() -> float:
+        clf = MLPClassifier(
+            hidden_layer_sizes=HIDDEN,
+            activation="relu",
+            solver="adam",
+            alpha=0.0,
+            batch_size=BATCH,
+            learning_rate_init=1e-3,
+            max_iter=epochs,
+            shuffle=True,
+            tol=0.0,
+            n_iter_no_change=epochs + 1,
+            random_state=0,
+        )
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X_rows, y)
+        return time.perf_counter() - t0
+
+    return run
+
+
+def blas_description() -> str:
+    libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    numpy_dir = os.path.dirname(np.__file__)
+    own = [i for i in libs if "numpy" in i["filepath"]] or libs
+    parts = [
+        f"{i['internal_api']} {i.get('version')} kernel={i.get('architecture')} "
+        f"threads={i['num_threads']}"
+        for i in own
+    ]
+    coretype = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
+    return (
+        f"numpy BLAS: {'; '.join(parts) or 'unknown'} (OPENBLAS_CORETYPE={coretype}, {numpy_dir})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement")
+    args = parser.parse_args()
+
+    X_rows, y = make_data()
+    samples = args.epochs * M
+    with threadpool_limits(limits=1):
+        print(f"{platform.processor() or platform.machine()}, numpy {np.__version__}")
+        print(blas_description())
+        runs: dict[str, Callable[[], float] | None] = {
+            "numpy trainer (steps)": ours(X_rows, y, args.epochs),
+            "matmul limit": matmul_limit(args.epochs),
+            "numpy trainer + dropout 0.2 + L2": ours(
+                X_rows, y, args.epochs, dropout=0.2, lambd=1e-3
+            ),
+            "numpy trainer train() end to end": ours_train(X_rows, y, args.epochs),
+            "pytorch cpu": pytorch(X_rows, y, args.epochs),
+            "sklearn MLPClassifier": sklearn_mlp(X_rows, y, args.epochs),
+        }
+        times: dict[str, list[float]] = {k: [] for k, v in runs.items() if v is not None}
+        for _ in range(args.repeats):
+            for name, run in runs.items():
+                if run is not None:
+                    times[name].append(run())
+
+    best = {k: min(v) for k, v in times.items()}
+    print(f"\n{args.epochs} epoch(s) of {M} samples, batch {BATCH}, best of {args.repeats}:")
+    for name, ts in times.items():
+        spread = max(ts) / min(ts)
+        print(
+            f"  {name:36s} {samples / best[name]:10,.0f} samples/s   "
+            f"({best[name]:.3f} s, spread {spread:.2f}x)"
+        )
+    base = best["numpy trainer (steps)"]
+    print("\nratios (target):")
+    print(f"  matmul limit / trainer time      {best['matmul limit'] / base:6.2f}  (>= 0.70)")
+    extra = best["numpy trainer + dropout 0.2 + L2"] / base - 1.0
+    print(f"  dropout + L2 extra cost          {extra:6.1%}  (<= 15%)")
+    if "pytorch cpu" in best:
+        print(f"  speed vs PyTorch CPU (1 thread)  {best['pytorch cpu'] / base:6.2f}x (>= 1.1x)")
+    else:
+        print("  speed vs PyTorch CPU             torch not importable (pip install torch)")
+    if "sklearn MLPClassifier" in best:
+        ratio = best["sklearn MLPClassifier"] / base
+        print(f"  speed vs sklearn MLPClassifier   {ratio:6.2f}x (>= 1.25x)")
+    e2e = best["numpy trainer train() end to end"] / base
+    print(
+        f"  train() end to end / steps only  {e2e:6.2f}  (per-epoch evaluation of 70,000 samples)"
+    )
+
+
+if __name__ == "__main__":
+    main()
