@@ -9,6 +9,7 @@ that pass their time limit.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from hpsearch.searcher._worker import remote_trial, trial_seed
 from hpsearch.storage import (
     EpochRecord,
     FailReason,
+    LeaseHeldError,
     LeaseHolder,
     SearchExistsError,
     SearchNotFoundError,
@@ -167,7 +169,7 @@ class Driver:
                 )
             except SearchExistsError:  # another driver created it a moment ago
                 self.search = self.storage.get_search(s.name)
-        self.storage.acquire_lease(self.search.id, LeaseHolder.current(), ttl_s=_LEASE_TTL_S)
+        self._take_lease()
         self.storage.set_search_status(self.search.id, SearchStatus.RUNNING)
 
         lost = self.storage.mark_running_trials(self.search.id, reason=FailReason.DRIVER_LOST)
@@ -207,6 +209,18 @@ class Driver:
             ):
                 self.requeue.append(t)
         self.next_number = 1 + max((t.number for t in stored), default=-1)
+
+    def _take_lease(self) -> None:
+        """Hold the search's lease; a lease whose holder died on this host is taken over at once
+        (one on another host only once its heartbeats stop and it expires)."""
+        me = LeaseHolder.current()
+        try:
+            self.storage.acquire_lease(self.search.id, me, ttl_s=_LEASE_TTL_S)
+        except LeaseHeldError:
+            holder = self.storage.get_search(self.search.id).lease_holder
+            if holder is None or holder.host != me.host or _pid_alive(holder.pid):
+                raise
+            self.storage.acquire_lease(self.search.id, me, ttl_s=_LEASE_TTL_S, take_over=holder)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -389,9 +403,9 @@ class Driver:
         self._close(t)
         finite = all(math.isfinite(v) for v in values)
         if finite:
-            self.study.tell(t.otrial, values)
+            self._tell(t.otrial, values)
         else:
-            self.study.tell(t.otrial, state=optuna.trial.TrialState.FAIL)
+            self._tell(t.otrial, state=optuna.trial.TrialState.FAIL)
         is_best = finite and self._consider_best(t.number, values)
         self.storage.finish_trial(
             t.trial_id,
@@ -419,7 +433,7 @@ class Driver:
     def _finish_pruned(self, t: _InFlight) -> None:
         began = time.perf_counter()
         self._close(t)
-        self.study.tell(t.otrial, state=optuna.trial.TrialState.PRUNED)
+        self._tell(t.otrial, state=optuna.trial.TrialState.PRUNED)
         self.storage.finish_trial(
             t.trial_id,
             attempt=t.attempt,
@@ -442,7 +456,7 @@ class Driver:
     ) -> None:
         began = time.perf_counter()
         self._close(t)
-        self.study.tell(t.otrial, state=optuna.trial.TrialState.FAIL)
+        self._tell(t.otrial, state=optuna.trial.TrialState.FAIL)
         self.storage.finish_trial(
             t.trial_id,
             attempt=t.attempt,
@@ -476,6 +490,15 @@ class Driver:
             if t.started_at is not None and now - t.started_at > limit:
                 ray.cancel(t.gen, force=True)
                 self._finish_failed(t, FailReason.TIMEOUT, f"exceeded trial_timeout of {limit:g} s")
+
+    def _tell(self, otrial: optuna.Trial, values: Any = None, **kw: Any) -> None:
+        """study.tell, tolerating GridSampler's "grid exhausted" study.stop(), which only works
+        inside study.optimize; Optuna has stored the trial's state by then (tell's finally)."""
+        try:
+            self.study.tell(otrial, values, **kw)
+        except RuntimeError as e:
+            if "Study.stop" not in str(e):
+                raise
 
     def _count(self, state: str) -> None:
         self.done += 1
@@ -539,6 +562,16 @@ class Driver:
         return float(loss), float(acc)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _counts_toward_budget(t: TrialRecord) -> bool:
     if t.state == TrialState.RUNNING:
         return False
@@ -557,8 +590,8 @@ def _check_same_definition(stored: SearchConfig, new: SearchConfig) -> None:
                 f"search {new.search.name!r} already exists with a different [{section}]; "
                 f"use another --name, or `hpsearch resume {new.search.name}`"
             )
-    for key in ("sampler", "pruner", "objectives", "directions", "seed"):
-        if a["search"][key] != b["search"][key]:
+    for key in ("sampler", "pruner", "objective", "direction", "seed"):
+        if a["search"].get(key) != b["search"].get(key):
             raise UserInputError(
                 f"search {new.search.name!r} already exists with a different search.{key}; "
                 "use another --name"

@@ -432,10 +432,16 @@ class Storage:
     # --- lease (one live driver per search) ---------------------------------------------------
 
     def acquire_lease(
-        self, search: SearchRef, holder: LeaseHolder | None = None, ttl_s: float = 60.0
+        self,
+        search: SearchRef,
+        holder: LeaseHolder | None = None,
+        ttl_s: float = 60.0,
+        *,
+        take_over: LeaseHolder | None = None,
     ) -> SearchRecord:
         """Take the search's lease for ``ttl_s`` seconds of the database clock; a lease already
-        held by ``holder`` is renewed, a stale one (expired) is taken over.
+        held by ``holder`` is renewed, a stale one (expired) is taken over, and so is one held by
+        ``take_over`` (a holder the caller knows is dead, e.g. a process gone on this host).
 
         Raises:
             LeaseHeldError: another holder's lease has not expired (host and pid in the message).
@@ -445,6 +451,7 @@ class Storage:
         if not ttl_s > 0:
             raise ValueError("The value of `ttl_s` should be a positive number of seconds.")
         me = holder or LeaseHolder.current()
+        dead = take_over or me
 
         def run(s: Session) -> SearchRecord:
             row = self._search_row(s, search)
@@ -458,6 +465,10 @@ class Storage:
                         table.c.lease_host.is_(None),
                         table.c.lease_expires_at < now,
                         and_(table.c.lease_host == me.host, table.c.lease_pid == me.pid),
+                        and_(
+                            table.c.lease_host == dead.host,
+                            table.c.lease_pid == dead.pid,
+                        ),
                     ),
                 )
                 .values(
@@ -1021,6 +1032,64 @@ class Storage:
             what = f"named {search!r}" if isinstance(search, str) else f"with id {search}"
             raise SearchNotFoundError(f"no search {what} in {self.url}{known}")
         return row
+
+    # --- queries (filters and sort keys: hpsearch.storage._query) -----------------------------
+
+    def query_trials(
+        self,
+        search: SearchRef,
+        *,
+        where: Iterable[Any] = (),
+        sort: Any = None,
+        states: Iterable[TrialState | str] | None = None,
+        limit: int | None = None,
+    ) -> list[TrialRecord]:
+        """Trials of a search filtered, sorted and limited in SQL with bound parameters.
+
+        ``where``: ``Filter`` objects or strings like ``'dropout > 0.3'``; ``sort``: a ``SortKey``
+        or a string (``'dev_loss'``, ``'-dev_accuracy'``, ``'lambd:desc'``); names are trial
+        columns or the search's hyperparameters. Without ``sort``, ``limit`` keeps the best
+        trials by the first objective (the "top K"); otherwise trials come by number.
+
+        Raises:
+            SearchNotFoundError: no such search.
+            QueryError: a malformed condition, an unknown name or a value of the wrong kind.
+        """
+        from hpsearch.storage import _query
+
+        filters = _query.as_filters(where)
+        key = _query.parse_sort(sort) if isinstance(sort, str) else sort
+        wanted = None if states is None else [TrialState(x) for x in states]
+
+        def run(s: Session) -> list[TrialRecord]:
+            row = self._search_row(s, search)
+            kinds = _query.param_kinds(s.execute(_query.param_kinds_query(row.id)).all())
+            stmt = _query.trial_query(
+                row.id,
+                row.directions[0],
+                kinds,
+                where=filters,
+                sort=key,
+                states=wanted,
+                limit=limit,
+            )
+            return [_trial_record(t) for t in s.scalars(stmt)]
+
+        return self._run(run)
+
+    def hyperparameter_kinds(self, search: SearchRef) -> dict[str, str]:
+        """name -> number | text | bool | json for every hyperparameter stored in a search.
+
+        Raises:
+            SearchNotFoundError: no such search.
+        """
+        from hpsearch.storage import _query
+
+        def run(s: Session) -> dict[str, str]:
+            row = self._search_row(s, search)
+            return _query.param_kinds(s.execute(_query.param_kinds_query(row.id)).all())
+
+        return self._run(run)
 
 
 # --- conversions -----------------------------------------------------------------------------
