@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numpy as np
+
 from ._errors import TrainerInputError
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
@@ -42,6 +44,7 @@ class TrainConfig:
     seed: int = 0  # seeds init, shuffles and dropout masks
 
     def __post_init__(self) -> None:
+        _normalize(self)
         _check_int("layers", self.layers, minimum=0)
         _check_units(self)
         _check_choice("activation", self.activation, ACTIVATIONS)
@@ -101,6 +104,32 @@ class TrainConfig:
             )
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**values)
+
+
+FLOAT_FIELDS = (
+    "leaky_slope", "init_scale", "learning_rate", "beta1", "beta2", "epsilon", "decay_rate",
+    "lambd", "dropout",
+)  # fmt: skip
+
+
+def _plain(value: object, *, as_float: bool) -> object:
+    """NumPy scalars -> Python ones, lists -> tuples, ints -> floats for float fields."""
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v, as_float=as_float) for v in value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if as_float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return value
+
+
+def _normalize(config: TrainConfig) -> None:
+    """Store plain Python values (the searcher may pass NumPy scalars or JSON lists)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        plain = _plain(value, as_float=f.name in FLOAT_FIELDS)
+        if plain is not value:
+            object.__setattr__(config, f.name, plain)
 
 
 def _fail(field: str, expected: str, got: object) -> None:

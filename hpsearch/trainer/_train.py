@@ -143,7 +143,9 @@ def iter_train(config: TrainConfig, data: Any) -> Generator[EpochMetrics, bool |
     init_rng, shuffle_rng, dropout_rng = np.random.default_rng(config.seed).spawn(3)
     network = Network.initialize(config, n_x, n_classes, init_rng)
     trainer = MiniBatchTrainer(network, dropout_rng=dropout_rng)
-    X_rows = np.ascontiguousarray(X_train.T)  # (m, n_x): see MiniBatchTrainer
+    full_batch = config.batch_size == 0 or config.batch_size >= X_train.shape[1]
+    # (m, n_x): rows are gathered per mini-batch (see MiniBatchTrainer); no copy for full batch
+    X_rows = X_train.T if full_batch else np.ascontiguousarray(X_train.T)
 
     history: list[EpochMetrics] = []
     best: EpochMetrics | None = None

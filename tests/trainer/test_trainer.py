@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -98,6 +99,15 @@ def test_config_dict_round_trip_and_unknown_key():
     assert TrainConfig.from_dict(d) == cfg
     with pytest.raises(TrainerInputError, match="unknown setting 'lr'"):
         TrainConfig.from_dict({"lr": 0.1})
+
+
+def test_numpy_scalars_and_lists_become_plain_values():
+    cfg = TrainConfig(
+        layers=np.int64(2), units=[np.int64(3), 4], learning_rate=np.float32(0.5), lambd=1
+    )
+    assert cfg.units == (3, 4) and type(cfg.layers) is int
+    assert type(cfg.learning_rate) is float and cfg.lambd == 1.0 and type(cfg.lambd) is float
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 def test_layer_dims():
