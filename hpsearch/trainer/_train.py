@@ -152,31 +152,33 @@ def iter_train(config: TrainConfig, data: Any) -> Generator[EpochMetrics, bool |
     best_params: dict[str, np.ndarray] | None = None
     stopped = "completed"
     start = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        for epoch in range(1, config.epochs + 1):
-            t0 = time.perf_counter()
-            lr = learning_rate_at(config, epoch - 1)
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        lr = learning_rate_at(config, epoch - 1)
+        # overflow in a diverging run is expected: it is detected and raised as DivergedError
+        # (the errstate is not held across the yield below: it would leak into the caller)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             trainer.run_epoch(X_rows, y_train, lr, epoch, shuffle_rng)
             train_loss, train_acc = network.evaluate(X_train, y_train)
             dev_loss, dev_acc = network.evaluate(X_dev, y_dev)
-            for loss in (train_loss, dev_loss):
-                if not math.isfinite(loss):
-                    raise DivergedError(epoch, loss)
-            now = time.perf_counter()
-            metrics = EpochMetrics(
-                epoch, train_loss, train_acc, dev_loss, dev_acc, now - t0, now - start
-            )
-            history.append(metrics)
-            if best is None or dev_loss < best.dev_loss:
-                best = metrics
-                if config.patience:
-                    best_params = {k: v.copy() for k, v in network.params.items()}
-            if (yield metrics):
-                stopped = "callback"
-                break
-            if config.patience and epoch - best.epoch >= config.patience:
-                stopped = "early_stopping"
-                break
+        for loss in (train_loss, dev_loss):
+            if not math.isfinite(loss):
+                raise DivergedError(epoch, loss)
+        now = time.perf_counter()
+        metrics = EpochMetrics(
+            epoch, train_loss, train_acc, dev_loss, dev_acc, now - t0, now - start
+        )
+        history.append(metrics)
+        if best is None or dev_loss < best.dev_loss:
+            best = metrics
+            if config.patience:
+                best_params = {k: v.copy() for k, v in network.params.items()}
+        if (yield metrics):
+            stopped = "callback"
+            break
+        if config.patience and epoch - best.epoch >= config.patience:
+            stopped = "early_stopping"
+            break
 
     assert best is not None
     final = history[-1]

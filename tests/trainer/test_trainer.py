@@ -16,6 +16,7 @@ from hpsearch.trainer import (
     TrainerInputError,
     bias_variance,
     estimate_memory_bytes,
+    iter_train,
     train,
 )
 from hpsearch.trainer._layers import dropout_mask
@@ -284,6 +285,18 @@ def test_mini_batches_cover_the_epoch_with_a_partial_last_batch():
 def test_callback_can_stop_training():
     result = train(TrainConfig(layers=1, epochs=10), blobs(), on_epoch=lambda m: m.epoch == 3)
     assert result.stopped == "callback" and result.epochs_run == 3
+
+
+def test_iter_train_streams_epochs_and_stops_on_send_true():
+    gen = iter_train(TrainConfig(layers=1, epochs=10), blobs())
+    first = next(gen)
+    assert first.epoch == 1
+    assert np.geterr()["over"] == "warn"  # the trainer's errstate does not leak to the caller
+    assert gen.send(False).epoch == 2
+    with pytest.raises(StopIteration) as done:
+        gen.send(True)
+    result = done.value.value
+    assert result.stopped == "callback" and result.epochs_run == 2
 
 
 def test_early_stopping_restores_the_best_epoch():
