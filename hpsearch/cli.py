@@ -429,10 +429,11 @@ def _check_format(fmt: str, allowed: tuple[str, ...] = ("table", "csv", "json"))
 @app.command()
 def validate(config: Annotated[Path, typer.Argument(help="Search definition (TOML).")]) -> None:
     """Check a search definition without running it."""
-    from hpsearch.searcher import load_config, validate_optuna_settings
+    from hpsearch.searcher import load_config, load_search_data, validate_optuna_settings
 
     cfg = load_config(config)
     validate_optuna_settings(cfg)
+    load_search_data(cfg)  # a bad dataset name or file is a config error too
     s = cfg.search
     searched = ", ".join(p.name for p in cfg.space) or "nothing"
     typer.echo(
@@ -459,7 +460,7 @@ def run(
 
     Running it again with the name of an existing search continues that search.
     """
-    from hpsearch.searcher import load_config
+    from hpsearch.searcher import load_config, load_search_data, validate_optuna_settings
 
     for flag, value in (("--trials", trials), ("--workers", workers)):
         if value is not None and value < 1:
@@ -467,7 +468,10 @@ def run(
     if seed is not None and seed < 0:
         fail(f"--seed: expected an integer >= 0, got {seed}")
     cfg = load_config(config).with_overrides(name=name, trials=trials, workers=workers, seed=seed)
-    _run_and_report(cfg, storage, address=address, quiet=quiet, resume=False)
+    # Every check `validate` makes, before the database is opened or Ray started.
+    validate_optuna_settings(cfg)
+    data = load_search_data(cfg)
+    _run_and_report(cfg, storage, address=address, quiet=quiet, resume=False, data=data)
 
 
 @app.command()
@@ -494,7 +498,14 @@ def resume(
 
 
 def _run_and_report(
-    cfg: Any, url: str | None, *, address: str | None, quiet: bool, resume: bool, store: Any = None
+    cfg: Any,
+    url: str | None,
+    *,
+    address: str | None,
+    quiet: bool,
+    resume: bool,
+    store: Any = None,
+    data: Any = None,
 ) -> None:
     from hpsearch.searcher import Progress, SearchInterrupted, run_search
 
@@ -512,7 +523,13 @@ def _run_and_report(
         typer.echo(f"search {cfg.search.name!r} -> {store.url}", err=True)
     try:
         outcome = run_search(
-            cfg, store, address=address, resume=resume, progress=progress, on_event=on_event
+            cfg,
+            store,
+            address=address,
+            resume=resume,
+            progress=progress,
+            on_event=on_event,
+            data=data,
         )
     except SearchInterrupted as e:
         _print_summary(e.outcome, cfg)

@@ -12,6 +12,7 @@ from hpsearch.searcher._config import (
     SearchConfig,
     SearchSettings,
     load_config,
+    load_search_data,
     parse_config,
 )
 from hpsearch.searcher._driver import SearchInterrupted, SearchOutcome
@@ -29,6 +30,7 @@ __all__ = [
     "SearchOutcome",
     "SearchSettings",
     "load_config",
+    "load_search_data",
     "parse_config",
     "ray_session",
     "resume_search",

@@ -167,6 +167,29 @@ def load_config(path: str | Path) -> SearchConfig:
     return parse_config(raw, source=str(p))
 
 
+def load_search_data(config: SearchConfig) -> Any:
+    """The [data] section's dataset, loaded and split as every trial sees it.
+
+    Called before a search is created, so a bad name or file is refused before anything is
+    stored. Raises ConfigError ``data.dataset: <file>: <what is wrong>``.
+    """
+    from hpsearch.trainer import TrainerInputError, load_dataset
+
+    d = config.data
+    try:
+        return load_dataset(
+            d.dataset,
+            split=d.split,
+            seed=config.search.seed or 0,
+            normalize=d.normalize,
+            label_column=d.label_column,
+            max_samples=d.max_samples,
+            dtype=str(config.train.get("dtype", "float32")),
+        )
+    except TrainerInputError as e:
+        raise ConfigError(f"data.dataset: {e}") from None
+
+
 def parse_config(raw: dict[str, Any], *, source: str = "") -> SearchConfig:
     """Validate an already-parsed mapping (as from TOML)."""
     _check_keys(raw, {"search", "data", "train", "space"}, "")

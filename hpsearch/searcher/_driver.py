@@ -21,7 +21,7 @@ import ray.exceptions
 
 import hpsearch
 from hpsearch.errors import HpsearchError, UserInputError
-from hpsearch.searcher._config import ConfigError, SearchConfig, parse_config
+from hpsearch.searcher._config import SearchConfig, load_search_data, parse_config
 from hpsearch.searcher._optuna import add_history, frozen_trial, new_study
 from hpsearch.searcher._progress import Progress
 from hpsearch.searcher._space import grid_size, internal_params, suggest
@@ -38,7 +38,7 @@ from hpsearch.storage import (
     TrialRecord,
     TrialState,
 )
-from hpsearch.trainer import Network, TrainerInputError, load_dataset
+from hpsearch.trainer import Network
 
 # Ray errors that mean "the process or machine running the trial went away": retry the trial.
 _LOST = (
@@ -117,6 +117,7 @@ class Driver:
         *,
         progress: Progress,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        data: Any = None,
     ) -> None:
         self.config = config
         self.storage = storage
@@ -135,7 +136,7 @@ class Driver:
         self._last_flush = time.monotonic()
         self._last_heartbeat = time.monotonic()
         self._interrupted = False
-        self._data: Any = None
+        self._data: Any = data  # the loaded dataset, when the caller already checked it
         self._dataset_hash: str | None = None
 
     # --- set-up -------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ class Driver:
         budget = s.trials
         if s.sampler == "grid":
             budget = min(budget, grid_size(cfg))
-        data = self._data = self._load_data()
+        data = self._data = self._data if self._data is not None else self._load_data()
         self._dataset_hash = data.fingerprint
         data_ref = ray.put(data)  # once; every trial reads it from the object store
         workers = s.workers or max(
@@ -263,19 +264,7 @@ class Driver:
         self._flush(force=True)
 
     def _load_data(self) -> Any:
-        d = self.config.data
-        try:
-            return load_dataset(
-                d.dataset,
-                split=d.split,
-                seed=self.config.search.seed or 0,
-                normalize=d.normalize,
-                label_column=d.label_column,
-                max_samples=d.max_samples,
-                dtype=str(self.config.train.get("dtype", "float32")),
-            )
-        except TrainerInputError as e:
-            raise ConfigError(f"data.dataset: {e}") from None
+        return load_search_data(self.config)
 
     def _launch(
         self, task: Any, data_ref: Any, memory_limit: int, *, retry_of: _InFlight | None = None

@@ -13,7 +13,7 @@ from typing import Any
 import ray
 
 from hpsearch.errors import UserInputError
-from hpsearch.searcher._config import SearchConfig, parse_config
+from hpsearch.searcher._config import SearchConfig, load_search_data, parse_config
 from hpsearch.searcher._driver import Driver, SearchInterrupted, SearchOutcome
 from hpsearch.searcher._optuna import validate_optuna_settings
 from hpsearch.searcher._progress import Progress
@@ -74,15 +74,20 @@ def run_search(
     resume: bool = False,
     progress: Progress | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    data: Any = None,
 ) -> SearchOutcome:
     """Run (or continue) a search to its trial budget and return what it found.
+
+    ``data``: the dataset from :func:`load_search_data`, when the caller already loaded it;
+    otherwise it is loaded here, before anything is stored (a bad dataset stores nothing).
 
     Raises SearchInterrupted after Ctrl-C, once running trials are cancelled and recorded.
     """
     validate_optuna_settings(config)
+    data = data if data is not None else load_search_data(config)
     progress = progress or Progress(quiet=True)
     t0 = time.monotonic()
-    driver = Driver(config, storage, progress=progress, on_event=on_event)
+    driver = Driver(config, storage, progress=progress, on_event=on_event, data=data)
     driver.prepare(resume=resume)
     search_id = driver.search.id
     status = SearchStatus.FAILED
