@@ -321,6 +321,26 @@ def test_same_seed_gives_bit_identical_parameters():
     assert not np.array_equal(a["W1"], c["W1"])
 
 
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "rmsprop", "adam"])
+def test_float32_throughout_a_step(optimizer):
+    """No silent float64 upcast anywhere: parameters, gradients, optimizer state, activations."""
+    cfg = TrainConfig(
+        layers=2, units=8, batch_norm=True, dropout=0.3, lambd=0.1, optimizer=optimizer,
+        activation="leaky_relu", batch_size=16,
+    )  # fmt: skip
+    net = Network.initialize(cfg, 4, 3, np.random.default_rng(0))
+    trainer = MiniBatchTrainer(net, dropout_rng=np.random.default_rng(1))
+    data = blobs()
+    trainer.run_epoch(data.X_train.T.copy(), data.y_train, 0.01, 1, np.random.default_rng(2))
+    ZL, caches = forward_propagation(data.X_train, net.params, net.spec, rng=trainer.dropout_rng)
+    arrays = [ZL, *net.params.values(), *trainer.grads.values()]
+    arrays += [a for c in caches for a in (c.Z, c.A)]
+    arrays += [
+        a for d in vars(trainer.optimizer).values() if isinstance(d, dict) for a in d.values()
+    ]
+    assert {a.dtype for a in arrays} == {np.dtype(np.float32)}
+
+
 def test_float64_is_selectable():
     result = train(TrainConfig(layers=1, units=4, epochs=2, dtype="float64"), blobs())
     assert all(v.dtype == np.float64 for v in result.network.params.values())
