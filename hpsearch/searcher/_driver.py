@@ -309,6 +309,7 @@ class Driver:
             trial_id=trial_id,
             gen=gen,
             submitted_at=now,
+            intermediate=dict(retry_of.intermediate) if retry_of is not None else {},
         )
         if retry_of is None:
             self.launched_this_run += 1
@@ -369,6 +370,8 @@ class Driver:
         if self.config.multi_objective:
             return
         value = _epoch_value(self.config.search.objectives[0], msg)
+        if msg["epoch"] in t.intermediate:  # a retry repeats epochs Optuna already has
+            return
         t.intermediate[msg["epoch"]] = value
         t.otrial.report(value, msg["epoch"])
         if t.otrial.should_prune():
@@ -529,6 +532,12 @@ class Driver:
 
     def interrupt(self, *_: Any) -> None:
         self._interrupted = True
+
+    def abandon(self) -> None:
+        """Cancel every running trial without touching the database (it is unreachable)."""
+        for t in list(self.inflight.values()):
+            ray.cancel(t.gen, force=True)
+        self.inflight.clear()
 
     def cancel_all(self, reason: FailReason) -> None:
         """Cancel every running trial and record it (Ctrl-C): resume runs them again."""

@@ -17,7 +17,14 @@ from hpsearch.searcher._config import SearchConfig, load_search_data, parse_conf
 from hpsearch.searcher._driver import Driver, SearchInterrupted, SearchOutcome
 from hpsearch.searcher._optuna import validate_optuna_settings
 from hpsearch.searcher._progress import Progress
-from hpsearch.storage import FailReason, SearchStatus, Storage, TrialState
+from hpsearch.storage import (
+    DatabaseUnavailableError,
+    FailReason,
+    SearchStatus,
+    Storage,
+    StorageError,
+    TrialState,
+)
 
 
 @contextmanager
@@ -91,6 +98,7 @@ def run_search(
     driver.prepare(resume=resume)
     search_id = driver.search.id
     status = SearchStatus.FAILED
+    db_down: DatabaseUnavailableError | None = None
     try:
         with ray_session(address), _signals(driver):
             try:
@@ -99,12 +107,27 @@ def run_search(
             except KeyboardInterrupt:
                 driver.cancel_all(FailReason.INTERRUPTED)
                 status = SearchStatus.INTERRUPTED
+            except DatabaseUnavailableError as e:
+                # Retries with back-off ran out: stop cleanly. Running trials stay "running" in
+                # the database; `hpsearch resume` marks them and runs them again.
+                driver.abandon()
+                db_down = e
             finally:
                 progress.stop()
             test = driver.evaluate_best_on_test() if status == SearchStatus.FINISHED else None
     finally:
-        storage.set_search_status(search_id, status)
-        storage.release_lease(search_id)
+        if db_down is None:
+            storage.set_search_status(search_id, status)
+            storage.release_lease(search_id)
+        else:
+            with suppress(StorageError):
+                storage.set_search_status(search_id, SearchStatus.FAILED)
+                storage.release_lease(search_id)
+    if db_down is not None:
+        raise DatabaseUnavailableError(
+            f"{db_down}; search {config.search.name!r} stopped, finished trials are stored: "
+            f"`hpsearch resume {config.search.name}` continues once the database is back"
+        ) from None
     trials = storage.trials(search_id)
     best = None
     if driver.best_number is not None:

@@ -128,7 +128,8 @@ def open_storage(
         SchemaVersionError: the database is at another schema revision (run `hpsearch db upgrade`).
     """
     parsed = normalize_url(resolve_storage_url(url))
-    storage = Storage(make_engine(parsed), max_retries=max_retries, retry_backoff_s=retry_backoff_s)
+    engine = make_engine(parsed, sqlite_busy_timeout_s=sqlite_busy_timeout_s)
+    storage = Storage(engine, max_retries=max_retries, retry_backoff_s=retry_backoff_s)
     try:
         if create_schema:
             storage._run(lambda s: _schema.ensure_schema(s.connection(), storage.url))
