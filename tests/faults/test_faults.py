@@ -85,7 +85,7 @@ def in_thread(fn, *args, **kwargs):
     def target():
         try:
             box["result"] = fn(*args, **kwargs)
-        except BaseException as e:  # noqa: BLE001 - handed back to the test
+        except BaseException as e:
             box["error"] = e
 
     thread = threading.Thread(target=target, daemon=True)
