@@ -17,7 +17,7 @@ DEFAULT_URL = "sqlite:///hpsearch.db"
 
 _EXAMPLES = "sqlite:///hpsearch.db or postgresql+psycopg://user:password@host:5432/dbname"
 # scheme://user:password@  and  ?password=...  (used when a URL cannot be parsed at all)
-_USERINFO_RE = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
+_USERINFO_RE = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)")
 _QUERY_PW_RE = re.compile(r"(?P<head>[?&](?:password|passwd)=)(?P<pw>[^&\s]*)", re.IGNORECASE)
 
 
