@@ -21,13 +21,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, uninstalled
 from hpsearch.trainer import Network, TrainConfig, train
 from hpsearch.trainer._train import MiniBatchTrainer
 
@@ -191,6 +194,28 @@ def blas_description() -> str:
     )
 
 
+def other_libraries() -> str:
+    parts = []
+    try:
+        import torch
+
+        info = torch.__config__.show()
+        blas = next((w for w in info.replace(",", " ").split() if w.startswith("BLAS_INFO")), "")
+        cap = next(
+            (ln.split(":")[-1].strip() for ln in info.splitlines() if "capability" in ln), ""
+        )
+        parts.append(f"torch {torch.__version__} ({blas}, CPU capability {cap or '?'})")
+    except ImportError:
+        parts.append("torch not installed")
+    try:
+        import sklearn
+
+        parts.append(f"scikit-learn {sklearn.__version__}")
+    except ImportError:
+        parts.append("scikit-learn not installed")
+    return "; ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1, help="epochs per measurement")
@@ -202,6 +227,7 @@ def main() -> None:
     with threadpool_limits(limits=1):
         print(f"{platform.processor() or platform.machine()}, numpy {np.__version__}")
         print(blas_description())
+        print(other_libraries())
         runs: dict[str, Callable[[], float] | None] = {
             "numpy trainer (steps)": ours(X_rows, y, args.epochs),
             "matmul limit": matmul_limit(args.epochs),
