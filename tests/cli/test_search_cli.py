@@ -1,0 +1,81 @@
+"""`hpsearch run`, `resume` and `trials` through the command line, on the session's local Ray."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import tomli_w
+from typer.testing import CliRunner
+
+from hpsearch.cli import app
+from hpsearch.storage import open_storage
+
+CONFIG = {
+    "search": {
+        "name": "cli-search",
+        "trials": 3,
+        "workers": 2,
+        "sampler": "random",
+        "pruner": "none",
+        "seed": 7,
+    },
+    "data": {"dataset": "iris"},
+    "train": {"epochs": 5, "layers": 1, "units": 8},
+    "space": {
+        "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.3},
+    },
+}
+
+
+def test_run_then_continue_with_more_trials(ray_local, tmp_path: Path) -> None:
+    path = tmp_path / "search.toml"
+    path.write_text(tomli_w.dumps(CONFIG))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"])
+    assert first.exit_code == 0, first.output
+    assert "3 complete" in first.output
+    assert "on the test split: accuracy" in first.output
+    # the same name again continues the search: the budget counts what is done
+    again = runner.invoke(app, ["run", str(path), "--storage", url, "--trials", "5", "--quiet"])
+    assert again.exit_code == 0, again.output
+    listed = runner.invoke(app, ["trials", "cli-search", "--storage", url, "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert [r["number"] for r in rows] == [0, 1, 2, 3, 4]
+    stored = {t.number: t for t in open_storage(url).trials("cli-search")}
+    for r in rows:
+        t = stored[r["number"]]
+        assert r["state"] == t.state.value == "complete"
+        assert r["params"] == t.params and set(r["params"]) == {"learning_rate", "dropout"}
+        assert r["dev_accuracy"] == t.dev_accuracy
+        assert r["epochs_run"] == 5
+    # resume with a budget already met does nothing more
+    done = runner.invoke(app, ["resume", "cli-search", "--storage", url, "--quiet"])
+    assert done.exit_code == 0, done.output
+    assert len(open_storage(url).trials("cli-search")) == 5
+
+
+def test_run_refuses_a_changed_definition(ray_local, tmp_path: Path) -> None:
+    path = tmp_path / "search.toml"
+    path.write_text(tomli_w.dumps(CONFIG))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"]).exit_code == 0
+    changed = json.loads(json.dumps(CONFIG))
+    changed["train"]["epochs"] = 9
+    path.write_text(tomli_w.dumps(changed))
+    result = runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"])
+    assert result.exit_code == 2
+    assert "already exists with a different [train]" in result.output
+
+
+def test_unknown_search_and_bad_flags(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    runner = CliRunner()
+    result = runner.invoke(app, ["trials", "nope", "--storage", url])
+    assert result.exit_code == 2 and "no search named 'nope'" in result.output
+    result = runner.invoke(app, ["resume", "nope", "--storage", url, "--trials", "0"])
+    assert result.exit_code == 2 and "--trials" in result.output
