@@ -57,8 +57,10 @@ def leaky_relu(Z: np.ndarray, slope: float) -> np.ndarray:
 
 def leaky_relu_backward(dA: np.ndarray, Z: np.ndarray, A: np.ndarray, slope: float) -> np.ndarray:
     """g'(z) = 1 where z > 0, else slope."""
-    negative = Z <= 0.0
-    dA[negative] *= slope
+    g = np.greater(Z, 0.0).astype(dA.dtype)  # 1 / 0
+    g *= 1.0 - slope
+    g += slope  # 1 / slope
+    dA *= g
     return dA
 
 
