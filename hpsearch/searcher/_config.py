@@ -372,6 +372,8 @@ def _train_settings(raw: dict[str, Any]) -> dict[str, Any]:
             )
         if name == "seed":
             raise ConfigError("train.seed: set [search] seed instead; each trial derives its own")
+        if name in out:
+            raise ConfigError(f"train.{key}: given twice (an alias and its name?)")
         out[name] = value.copy() if isinstance(value, list) else value
     _check_train_values(out, "train")
     return out
@@ -519,8 +521,12 @@ def _check_coherent(config: SearchConfig) -> None:
             isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in units.choices
         ):
             raise ConfigError("space.units.choices: expected positive integers")
-    # A sample at the low end of every range must make a valid trainer config.
+    # A sample at the low end of every range must make a valid trainer config, and so must each
+    # range's high end and each choice (the other searched values held at their low end).
     probe = dict(config.train)
     for p in config.space:
         probe[p.name] = p.choices[0] if p.kind == "categorical" else p.low
     _check_train_values(probe, "space")
+    for p in config.space:
+        for value in p.choices[1:] if p.kind == "categorical" else (p.high,):
+            _check_train_values(probe | {p.name: value}, f"space.{p.name}")

@@ -31,6 +31,7 @@ from hpsearch.storage import (
     FailReason,
     LeaseHeldError,
     LeaseHolder,
+    ModelNotFoundError,
     SearchExistsError,
     SearchNotFoundError,
     SearchStatus,
@@ -550,8 +551,11 @@ class Driver:
         if self.best_number is None:
             return None
         best = self.storage.get_trial(self.search.id, self.best_number)
-        blob = self.storage.load_model(best.id)
-        network = Network.from_npz_bytes(blob)
+        try:
+            network = Network.from_npz_bytes(self.storage.load_model(best.id))
+        except (ModelNotFoundError, TrainerInputError) as e:
+            self.progress.event(f"best trial {best.number}: no test score ({e})")
+            return None
         data = self._data
         if data is None or data.X_test.shape[1] == 0:
             return None
