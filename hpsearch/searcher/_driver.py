@@ -39,7 +39,7 @@ from hpsearch.storage import (
     TrialRecord,
     TrialState,
 )
-from hpsearch.trainer import Network
+from hpsearch.trainer import Network, TrainerInputError
 
 # Ray errors that mean "the process or machine running the trial went away": retry the trial.
 _LOST = (
