@@ -6,10 +6,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from hpsearch.trainer import TrainConfig, load_dataset, train
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """These matrices are small: a 2nd BLAS thread only adds overhead, and on a loaded machine
+    its spin-waiting makes the tests many times slower."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @pytest.fixture(scope="module")
