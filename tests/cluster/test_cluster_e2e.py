@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -69,6 +70,7 @@ class Cluster:
     worker_id: str
     env: dict[str, str]  # for clients: token auth on, no RAY_ADDRESS / HPSEARCH_STORAGE
     storage_url: str | None  # the PostgreSQL database the head's jobs write to, if configured
+    password: str | None  # its password, which no output may show
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -230,6 +232,28 @@ def _left_running(temp_dir: str) -> list[str]:
     return found
 
 
+def _with_password(url: str) -> tuple[str, str | None]:
+    """``url`` with a password in it, and that password, so the test can check it is never
+    printed: the server's own password when the URL has one, else a random one when the server
+    accepts it (trust authentication ignores it); (url, None) otherwise."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password:
+        return url, str(parsed.password)
+    candidate = parsed.set(password=f"pw-{secrets.token_hex(8)}")
+    engine = create_engine(candidate)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception:
+        return url, None
+    finally:
+        engine.dispose()
+    return candidate.render_as_string(hide_password=False), str(candidate.password)
+
+
 @pytest.fixture(scope="module")
 def cluster(ray_token_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     logs = tmp_path_factory.mktemp("ray-logs")
@@ -238,6 +262,9 @@ def cluster(ray_token_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     temp_dir = tempfile.mkdtemp(prefix="hps", dir="/tmp")
     env = _client_env(ray_token_path)
     storage_url = create_database() if postgres_server_url() else None
+    password = None
+    if storage_url:
+        storage_url, password = _with_password(storage_url)
     head_env = dict(env)
     if storage_url:
         head_env["HPSEARCH_STORAGE"] = storage_url  # compose sets it from the password secret
@@ -298,6 +325,7 @@ def cluster(ray_token_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             worker_id=worker["node_id"],
             env=env,
             storage_url=storage_url,
+            password=password,
             timings=timings,
         )
     finally:
@@ -421,5 +449,8 @@ def test_job_submission_writes_to_postgres_from_both_nodes(
     cluster.timings["search via ray job submit"] = time.perf_counter() - began
     assert "search 'e2e-pg' finished" in output, output[-2000:]
     assert "succeeded" in output, output[-2000:]
+    if cluster.password:  # the job's output shows the database URL masked, never the password
+        assert cluster.password not in output
+        assert ":***@" in output, output[-2000:]
     trials = _stored_trials("e2e-pg", cluster.storage_url, cluster.env, tmp_path)
     _assert_spread_over_both_nodes(trials, cluster, budget=6)
