@@ -117,6 +117,8 @@ def command_lines() -> list[str]:
     lines.append(rayjob["spec"]["entrypoint"])
     for doc in (DOCKER / "README.md", ROOT / "README.md", DOCKER / "compose.yaml"):
         text = doc.read_text()
+        if doc == ROOT / "README.md":  # its cluster section; other sections are checked elsewhere
+            text = "## " + text.split("\n## Run on a Ray cluster", 1)[1].split("\n## ", 1)[0]
         if doc.suffix == ".yaml":  # the indented usage lines in compose.yaml's header comment
             usage = [ln[1:] for ln in text.splitlines() if ln.startswith("#   ")]
             text = "```bash\n" + "\n".join(usage) + "\n```"
