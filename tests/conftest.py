@@ -38,6 +38,7 @@ def ray_local():
 
     if not ray.is_initialized():
         ray.init(
+            address="local",  # always a new instance, never another Ray found on the machine
             num_cpus=2,
             include_dashboard=False,
             logging_level=logging.ERROR,
