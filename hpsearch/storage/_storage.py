@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from numbers import Integral, Real
 from typing import Any, TypeVar
@@ -682,10 +681,12 @@ class Storage:
         Raises:
             TrialNotFoundError: no such trial.
         """
-        values = [_epoch_values(trial_id, r) for r in rows]
+        values: list[Any] = [_epoch_values(trial_id, r) for r in rows]
         if not values:
             return 0
-        stmt = self._epoch_statement()
+        sql, order = self._epoch_statement()
+        if order is not None:  # positional paramstyle (sqlite's qmark)
+            values = [tuple(v[name] for name in order) for v in values]
 
         def run(s: Session) -> int:
             stored = s.scalar(select(TrialRow.attempt).where(TrialRow.id == trial_id))
@@ -696,20 +697,25 @@ class Storage:
                     "epochs of trial %s attempt %s ignored (now %s)", trial_id, attempt, stored
                 )
                 return 0
-            s.connection().execute(stmt, values)
+            s.connection().exec_driver_sql(sql, values)
             return len(values)
 
         return self._run(run)
 
-    def _epoch_statement(self) -> Any:
+    def _epoch_statement(self) -> tuple[str, tuple[str, ...] | None]:
+        """The dialect's INSERT ... ON CONFLICT (trial_id, epoch) DO UPDATE, compiled once by
+        SQLAlchemy Core; executed with the driver's executemany (no per-row bind processing: the
+        values are plain floats, ints and strings already)."""
         if self._epoch_upsert is None:
             insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
             stmt = insert(EpochRow.__table__)
-            columns = (*EPOCH_FLOATS, "nonfinite")
-            self._epoch_upsert = stmt.on_conflict_do_update(
+            stmt = stmt.on_conflict_do_update(
                 index_elements=["trial_id", "epoch"],
-                set_={c: stmt.excluded[c] for c in columns},
+                set_={c: stmt.excluded[c] for c in (*EPOCH_FLOATS, "nonfinite")},
             )
+            compiled = stmt.compile(dialect=self._engine.dialect)
+            order = tuple(compiled.positiontup) if compiled.positional else None
+            self._epoch_upsert = (str(compiled), order)
         return self._epoch_upsert
 
     def finish_trial(
@@ -1174,7 +1180,7 @@ _EPOCH_FIELDS = tuple(
 
 
 def _epoch_values(trial_id: int, record: EpochRecord | Mapping[str, Any]) -> dict[str, Any]:
-    data = asdict(record) if isinstance(record, EpochRecord) else record
+    data = record.__dict__ if isinstance(record, EpochRecord) else record
     out: dict[str, Any] = {"trial_id": trial_id, "epoch": int(data["epoch"]), "nonfinite": None}
     marks: list[str] = []
     for name, alias in _EPOCH_FIELDS:
