@@ -12,6 +12,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
+
+# One BLAS thread in the test process, as in every trial's worker: on 2 shared cores, more
+# threads only fight each other (small networks ran ~10x slower under load).
+_BLAS = threadpool_limits(limits=1)
 
 _RAY_DIR = Path(tempfile.mkdtemp(prefix="hpsearch-test-ray-"))
 _TOKEN = _RAY_DIR / "auth_token"

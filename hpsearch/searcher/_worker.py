@@ -96,7 +96,11 @@ def run_trial(
             yield {"kind": "error", "reason": "error", "text": f"invalid settings: {e}"}
             return
         n_x, n_classes = data.X_train.shape[0], data.n_classes
+        # the network, its optimizer state and one batch's activations, plus the row-major copy
+        # of the training inputs that training makes for fast mini-batch gathers
+        itemsize = 4 if config.dtype == "float32" else 8
         need = estimate_memory_bytes(config, n_x, n_classes, _batch(config, data))
+        need += n_x * data.X_train.shape[1] * itemsize
         if memory_limit_bytes and need > memory_limit_bytes:
             yield {
                 "kind": "refused",
