@@ -16,7 +16,8 @@ import optuna
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig, parse_config
 from hpsearch.searcher._optuna import add_history, frozen_trial
-from hpsearch.storage import SearchRecord, Storage, TrialRecord, TrialState
+from hpsearch.storage import SearchRecord, Storage, TrialRecord, TrialState, mask_url
+from hpsearch.storage._url import scrub
 
 IMPORTANCE_EVALUATORS = ("fanova", "mdi", "ped")
 
@@ -142,10 +143,14 @@ def export_optuna(storage: Storage, search: str | int, url: str, *, name: str | 
             f"--optuna: a study named {study_name!r} already exists in that storage"
         ) from None
     except (ValueError, ImportError) as e:
-        raise UserInputError(f"--optuna {url!r}: not a usable Optuna storage URL ({e})") from None
+        raise UserInputError(
+            f"--optuna {mask_url(url)!r}: not a usable Optuna storage URL ({scrub(str(e), url)})"
+        ) from None
     except Exception as e:  # SQLAlchemy errors: unreachable server, bad credentials
         if type(e).__module__.startswith("sqlalchemy"):
-            raise UserInputError(f"--optuna: cannot open the Optuna storage ({e})") from None
+            raise UserInputError(
+                f"--optuna: cannot open the Optuna storage ({scrub(str(e), url)})"
+            ) from None
         raise
     by_number = {t.number: t for t in stored.trials}
     frozen = []

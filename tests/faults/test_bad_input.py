@@ -606,6 +606,28 @@ FLAG_CASES = [
     ("train --dataset nosuchset", "nosuchset"),
     ("train --dataset moons:m=abc", "moons"),
     ("train --nope", "--nope"),
+    ("searches --storage {DB} --format xml", "--format"),
+    ("show existing x --storage {DB}", "number"),
+    ("show existing 99 --storage {DB}", "99"),
+    ("show existing -1 --storage {DB}", "-1"),
+    ("show existing 0 --metric speed --storage {DB}", "--metric"),
+    ("show existing 0 --format xml --storage {DB}", "--format"),
+    ("compare --storage {DB}", "names"),
+    ("compare existing nosuch --storage {DB}", "nosuch"),
+    ("compare existing --evaluator magic --storage {DB}", "--evaluator"),
+    ("export existing --format xml --storage {DB}", "--format"),
+    ("export nosuch --storage {DB}", "nosuch"),
+    ("export existing --out {MISSING}/x.csv --storage {DB}", "--out"),
+    ("export existing --optuna notaurl --storage {DB}", "--optuna"),
+    ("report existing --top 0 --storage {DB} --out {MISSING}.html", "--top"),
+    ("report existing --evaluator nope --storage {DB} --out {MISSING}.html", "--evaluator"),
+    ("report existing --out {MISSING}/r.html --storage {DB}", "--out"),
+    ("replay existing x --storage {DB}", "number"),
+    ("replay existing 99 --storage {DB}", "99"),
+    ("replay existing 0 --format xml --storage {DB}", "--format"),
+    ("predict existing 0 --format xml --storage {DB}", "--format"),
+    ("predict existing 0 --input {MISSING}.npz --storage {DB}", "model"),
+    ("predict nosuch --storage {DB}", "--input"),
     ("db upgrade --storage {DB} --bogus", "--bogus"),
     ("db nosuch", "nosuch"),
     ("nosuch", "nosuch"),
@@ -614,13 +636,16 @@ FLAG_CASES = [
 
 @pytest.mark.parametrize(("args", "needle"), FLAG_CASES, ids=[c[0][:50] for c in FLAG_CASES])
 def test_bad_flags(db, config_file, guarded_flags, args, needle):
-    argv = args.replace("{CFG}", str(config_file)).replace("{DB}", db).split(" ")
+    missing = config_file.parent / "missing" / "dir"
+    argv = args.replace("{CFG}", str(config_file)).replace("{DB}", db)
+    argv = argv.replace("{MISSING}", str(missing)).split(" ")
     if argv[-1] == "" and argv[-2] == "--name":  # `--name ''`
         argv[-1] = ""
     before = dump(db)
     line = one_error_line(runner.invoke(app, argv))
     assert needle.lower() in line.lower(), line
     assert dump(db) == before
+    assert not missing.parent.exists()
 
 
 @pytest.fixture
@@ -773,7 +798,7 @@ def _bad_urls(tmp: Path) -> list[tuple[str, int, str]]:
 
 
 def test_bad_database_urls_are_one_line_and_never_show_the_password(
-    tmp_path, config_file, guarded_flags, caplog, monkeypatch
+    tmp_path, db, config_file, guarded_flags, caplog, monkeypatch
 ):
     caplog.set_level(logging.DEBUG)
     urls = _bad_urls(tmp_path)
@@ -783,13 +808,16 @@ def test_bad_database_urls_are_one_line_and_never_show_the_password(
         ["db", "current"],
         ["db", "upgrade"],
         ["trials", "existing"],
+        ["searches"],
+        ["show", "existing", "0"],
+        ["export", "existing"],
         ["resume", "existing"],
         ["run", str(config_file), "--quiet"],
     ]
     checked = 0
     for url, code, needle in urls:
         for command in commands:
-            if code == 1 and command[0] in ("db", "resume"):
+            if code == 1 and command[0] not in ("trials", "run"):
                 continue  # the 1.5 s of retries once per command family is enough
             line = one_error_line(runner.invoke(app, [*command, "--storage", url]), code)
             assert needle in line.lower(), (url, command, line)
@@ -799,10 +827,15 @@ def test_bad_database_urls_are_one_line_and_never_show_the_password(
         shown = runner.invoke(app, ["db", "url", "--storage", url])
         assert PASSWORD not in shown.output
         assert shown.exit_code in (0, 2), shown.output
+    # a second database named for `export --optuna`
+    for url, _code, _needle in urls:
+        args = ["export", "existing", "--storage", db, "--optuna", url]
+        line = one_error_line(runner.invoke(app, args))
+        assert line.startswith("error: --optuna") and PASSWORD not in line, line
     # the same through the environment variable
     monkeypatch.setenv("HPSEARCH_STORAGE", f"mysql+nosuch://u:{PASSWORD}@db.example/x")
     line = one_error_line(runner.invoke(app, ["trials", "existing"]))
     assert "unsupported" in line and PASSWORD not in line
     assert PASSWORD not in caplog.text
     assert not (tmp_path / "missing").exists()  # no directory was created for the SQLite path
-    assert checked >= 25
+    assert checked >= 40
