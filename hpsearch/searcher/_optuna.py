@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,7 +66,32 @@ def _checked_options(kind: str, name: str, factory: Callable[..., Any], options:
                 f"search.{kind}_options.{key}: not an option of the {name} {kind} "
                 f"(expected one of {', '.join(allowed) or 'none'})"
             )
+        _check_option_type(f"search.{kind}_options.{key}", params[key].default, options[key])
     return options
+
+
+def _check_option_type(where: str, default: Any, value: Any) -> None:
+    """An option whose default is a boolean or a number takes the same kind of value (a string
+    where Optuna counts trials would only fail later, in the middle of the search)."""
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, expected = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{where}: expected {expected}, got {value!r}")
+
+
+def _quietly(factory: Callable[..., Any], **options: Any) -> Any:
+    """Build a sampler or pruner without Optuna's experimental/deprecation warnings on stderr
+    (the command line prints one line per problem)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return factory(**options)
 
 
 def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
@@ -76,7 +102,7 @@ def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
     if s.sampler == "grid":
         options["search_space"] = grid_space(config)
     try:
-        return factory(seed=s.seed, **options)
+        return _quietly(factory, seed=s.seed, **options)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"search.sampler_options: {s.sampler}: {e}") from None
 
@@ -89,7 +115,7 @@ def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     if s.pruner == "percentile" and "percentile" not in options:
         options = {"percentile": 25.0, **options}
     try:
-        return factory(**options)
+        return _quietly(factory, **options)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"search.pruner_options: {s.pruner}: {e}") from None
 

@@ -401,6 +401,24 @@ CONTRADICTIONS = [
         "search.sampler_options.no_such_option",
     ),
     ({"search": {"pruner_options": {"n_warmup_steps": "five"}}}, "search.pruner_options"),
+    (
+        {"search": {"sampler_options": {"n_startup_trials": "ten"}}},
+        "search.sampler_options.n_startup_trials",
+    ),
+    (
+        {"search": {"sampler": "qmc", "sampler_options": {"qmc_type": "x"}}},
+        "search.sampler_options",
+    ),
+    (
+        {
+            "search": {
+                "sampler": "nsga2",
+                "pruner": "none",
+                "sampler_options": {"population_size": 1},
+            }
+        },
+        "search.sampler_options",
+    ),
     ({"train": {"learning_rate": 0.1}}, "train.learning_rate"),
     ({"train": {"seed": 3}}, "train.seed"),
     ({"train": {"lambda": 0.1, "l2": 0.2}}, "train"),
@@ -482,6 +500,22 @@ def merged(change: dict[str, Any]) -> dict[str, Any]:
 def test_contradictory_values_name_the_key(tmp_path, db, guarded, change, head):
     line = refuse(write(tmp_path, to_toml(merged(change))), db)
     assert line.startswith(f"error: {head}"), line
+
+
+def test_a_real_process_prints_one_line_and_no_warnings(tmp_path):
+    """Under pytest, Python warnings are captured; a real process shows what a user sees."""
+    import subprocess
+    import sys
+
+    doc = merged({"search": {"sampler": "qmc", "sampler_options": {"qmc_type": "x"}}})
+    path = write(tmp_path, to_toml(doc))
+    main = "from hpsearch.cli import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", main, "validate", str(path)], capture_output=True, text=True
+    )
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("error: search.sampler_options: qmc")
 
 
 JUNK = st.one_of(
