@@ -350,7 +350,8 @@ def test_real_search_on_postgres_keeps_the_password_out(ray_local, tmp_path, cap
         outputs = []
         upgraded = runner.invoke(app, ["db", "upgrade", "--storage", url])
         assert upgraded.exit_code == 0, upgraded.output
-        ran = runner.invoke(app, ["run", str(cfg), "--storage", url])
+        # through the environment, as the README recommends (flags show up in `ps`)
+        ran = runner.invoke(app, ["run", str(cfg)], env={"HPSEARCH_STORAGE": url})
         assert ran.exit_code == 0, ran.output
         assert "***@" in ran.output  # the URL is shown, masked
         listed = runner.invoke(app, ["trials", INJECTION, "--storage", url, "--format", "json"])
