@@ -85,13 +85,7 @@ def test_coexists_with_optuna_tables(backend_url: str) -> None:
 
 
 def _sql_examples() -> list[str]:
-    readme = ROOT / "README.md"
-    source = (
-        readme
-        if readme.exists() and START in readme.read_text()
-        else ROOT / "docs" / "README_sql.md"
-    )
-    body = source.read_text().split(START, 1)[1].split(END, 1)[0]
+    body = (ROOT / "README.md").read_text().split(START, 1)[1].split(END, 1)[0]
     return re.findall(r"```sql\n(.*?)```", body, flags=re.DOTALL)
 
 
