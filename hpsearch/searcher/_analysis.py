@@ -15,7 +15,7 @@ import optuna
 
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig, parse_config
-from hpsearch.searcher._optuna import add_history, frozen_trial
+from hpsearch.searcher._optuna import add_history, stored_history
 from hpsearch.storage import SearchRecord, Storage, TrialRecord, TrialState, mask_url
 from hpsearch.storage._url import scrub
 
@@ -56,25 +56,7 @@ def load_study(storage: Storage, search: str | int, *, with_curves: bool = True)
     config = parse_config(record.config, source="database")
     trials = storage.trials(record.id)
     study = optuna.create_study(study_name=record.name, directions=list(record.directions))
-    history = []
-    metric = record.objectives[0]
-    for t in trials:
-        intermediate: dict[int, float] = {}
-        if with_curves and not config.multi_objective and t.state.is_finished():
-            for e in storage.epochs(t.id):
-                v = getattr(e, metric, None)
-                if v is not None and math.isfinite(v):
-                    intermediate[e.epoch] = v
-        history.append(
-            frozen_trial(
-                config,
-                params=t.params,
-                state=t.state.value,
-                values=list(t.values) if t.values else None,
-                intermediate=intermediate,
-                number=t.number,
-            )
-        )
+    history = stored_history(config, storage, trials, with_curves=with_curves)
     add_history(study, history)
     return StoredStudy(record=record, config=config, study=study, trials=trials)
 

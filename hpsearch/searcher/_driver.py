@@ -22,7 +22,7 @@ import ray.exceptions
 import hpsearch
 from hpsearch.errors import HpsearchError, UserInputError
 from hpsearch.searcher._config import SearchConfig, load_search_data, parse_config
-from hpsearch.searcher._optuna import add_history, frozen_trial, new_study
+from hpsearch.searcher._optuna import add_history, new_study, stored_history
 from hpsearch.searcher._progress import Progress
 from hpsearch.searcher._space import grid_size, internal_params, suggest
 from hpsearch.searcher._worker import remote_trial, trial_seed
@@ -177,25 +177,8 @@ class Driver:
         lost = self.storage.mark_running_trials(self.search.id, reason=FailReason.DRIVER_LOST)
         self.study = new_study(cfg)
         stored = self.storage.trials(self.search.id)
-        history = []
+        history = stored_history(cfg, self.storage, stored)
         for t in stored:
-            intermediate = {}
-            if t.state in (TrialState.PRUNED, TrialState.COMPLETE) and not cfg.multi_objective:
-                metric = s.objectives[0]
-                for e in self.storage.epochs(t.id):
-                    v = getattr(e, metric, None)
-                    if v is not None and math.isfinite(v):
-                        intermediate[e.epoch] = v
-            history.append(
-                frozen_trial(
-                    cfg,
-                    params=t.params,
-                    state=t.state.value,
-                    values=list(t.values) if t.values else None,
-                    intermediate=intermediate,
-                    number=t.number,
-                )
-            )
             if _counts_toward_budget(t):
                 self.done += 1
                 self.counts[t.state.value] = self.counts.get(t.state.value, 0) + 1

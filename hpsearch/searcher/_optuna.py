@@ -186,3 +186,30 @@ def add_history(study: optuna.Study, trials: Iterable[optuna.trial.FrozenTrial |
     if kept:
         study.add_trials(kept)
     return len(kept)
+
+
+def stored_history(
+    config: SearchConfig, storage: Any, trials: Iterable[Any], *, with_curves: bool = True
+) -> list[optuna.trial.FrozenTrial | None]:
+    """Optuna's view of stored trials: params, state, values and (single objective) each
+    epoch's objective as an intermediate value, so pruners compare against earlier curves."""
+    metric = config.search.objectives[0]
+    out = []
+    for t in trials:
+        intermediate: dict[int, float] = {}
+        if with_curves and not config.multi_objective and t.state.value in ("complete", "pruned"):
+            for e in storage.epochs(t.id):
+                v = getattr(e, metric, None)
+                if v is not None and math.isfinite(v):
+                    intermediate[e.epoch] = v
+        out.append(
+            frozen_trial(
+                config,
+                params=t.params,
+                state=t.state.value,
+                values=list(t.values) if t.values else None,
+                intermediate=intermediate,
+                number=t.number,
+            )
+        )
+    return out

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hpsearch.errors import UserInputError
-from hpsearch.searcher._config import SearchConfig, parse_config
+from hpsearch.searcher._config import ConfigError, SearchConfig, load_search_data, parse_config
 from hpsearch.storage import (
     ModelNotFoundError,
     SearchRecord,
@@ -98,21 +98,11 @@ def trial_dataset(
     Raises:
         ReplayError: the dataset cannot be loaded, or its fingerprint differs from the stored one.
     """
-    from hpsearch.trainer import TrainerInputError, load_dataset
-
     d = config.data
     try:
-        data = load_dataset(
-            d.dataset,
-            split=d.split,
-            seed=config.search.seed or 0,
-            normalize=d.normalize,
-            label_column=d.label_column,
-            max_samples=d.max_samples,
-            dtype=str(config.train.get("dtype", "float32")),
-        )
-    except TrainerInputError as e:
-        raise ReplayError(f"data.dataset of search {record.name!r}: {e}") from None
+        data = load_search_data(config)
+    except ConfigError as e:
+        raise ReplayError(f"search {record.name!r}: {e}") from None
     stored = trial.dataset_hash if trial is not None else None
     if stored is not None and stored != data.fingerprint:
         raise ReplayError(
