@@ -16,6 +16,12 @@ def _fmt_s(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _progress_key(line: str) -> str:
+    """The part of a progress line that changes when a trial finishes."""
+    head = line.split("  elapsed")[0]
+    return " ".join(w for i, w in enumerate(head.split()) if i not in (2, 3))  # not "running N"
+
+
 class Progress:
     """Trials done/total, running, pruned, failed, best so far, elapsed and ETA."""
 
@@ -70,8 +76,8 @@ class Progress:
         line = self._line(done, running, counts, best)
         if self.live and self._status is not None:
             self._status.update(line)
-        elif line.split("  elapsed")[0] != self._last_line.split("  elapsed")[0]:
-            self._emit(line)
+        elif _progress_key(line) != _progress_key(self._last_line):
+            self._emit(line)  # a log line when a trial ends, not on every launch
 
     def event(self, text: str) -> None:
         """A notable event (a failure, a retry): printed above the live line or as a log line."""
