@@ -325,8 +325,11 @@ class Driver:
                 environment={**msg["env"], "host": msg["host"], "pid": msg["pid"]},
                 dataset_hash=self._dataset_hash,
             )
-        elif kind == "epoch":
-            self._epoch(t, msg)
+        elif kind == "epochs":
+            for epoch in msg["epochs"]:
+                self._epoch(t, epoch)
+                if t.gen not in self.inflight:  # pruned: later epochs of the batch don't count
+                    break
         elif kind == "done":
             self._finish_complete(t, msg)
         elif kind == "diverged":

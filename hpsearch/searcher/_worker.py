@@ -19,6 +19,10 @@ import ray
 
 import hpsearch
 
+# Epochs that end within this many seconds of the last message are sent together: a trial of
+# 60 fast epochs costs the driver a few Ray messages instead of 60. Pruning waits at most this.
+EPOCH_BATCH_S = 0.05
+
 
 def trial_seed(search_seed: int | None, number: int) -> int:
     """The seed of trial `number`: fixed by the search seed, distinct per trial, same on retry."""
@@ -110,6 +114,8 @@ def run_trial(
             }
             return
         train_start = time.time()
+        pending: list[dict[str, Any]] = []  # epochs not yet sent
+        last_sent = time.monotonic()
         try:
             training = iter_train(config, data)
             while True:
@@ -118,17 +124,24 @@ def run_trial(
                 except StopIteration as stop:
                     result = stop.value
                     break
-                yield {
-                    "kind": "epoch",
-                    "epoch": m.epoch,
-                    "train_loss": m.train_loss,
-                    "train_accuracy": m.train_accuracy,
-                    "dev_loss": m.dev_loss,
-                    "dev_accuracy": m.dev_accuracy,
-                    "seconds": m.seconds,
-                    "elapsed": m.elapsed,
-                }
+                pending.append(
+                    {
+                        "epoch": m.epoch,
+                        "train_loss": m.train_loss,
+                        "train_accuracy": m.train_accuracy,
+                        "dev_loss": m.dev_loss,
+                        "dev_accuracy": m.dev_accuracy,
+                        "seconds": m.seconds,
+                        "elapsed": m.elapsed,
+                    }
+                )
+                # Fast epochs travel together (one Ray message per EPOCH_BATCH_S at most);
+                # slow ones one by one, as soon as they end.
+                if time.monotonic() - last_sent >= EPOCH_BATCH_S:
+                    yield {"kind": "epochs", "epochs": pending}
+                    pending, last_sent = [], time.monotonic()
         except DivergedError as e:
+            yield from _flush(pending)
             yield {
                 "kind": "diverged",
                 "reason": "diverged",
@@ -138,12 +151,15 @@ def run_trial(
             }
             return
         except MemoryError:
+            yield from _flush(pending)
             yield {"kind": "refused", "reason": "memory", "text": "MemoryError while training"}
             return
         except Exception as e:  # a bug or bad data inside one trial must not end the search
+            yield from _flush(pending)
             tb = traceback.format_exception(type(e), e, e.__traceback__, limit=8)
             yield {"kind": "error", "reason": "error", "text": "".join(tb)[-4000:]}
             return
+        yield from _flush(pending)
         bv = result.bias_variance
         yield {
             "kind": "done",
@@ -162,6 +178,11 @@ def run_trial(
             "startup_s": train_start - started,
             "model": result.network.to_npz_bytes(),
         }
+
+
+def _flush(pending: list[dict[str, Any]]) -> Any:
+    if pending:
+        yield {"kind": "epochs", "epochs": pending}
 
 
 def _batch(config: Any, data: Any) -> int:
