@@ -135,6 +135,9 @@ def test_worker_killed_is_retried_then_failed(ray_local, tmp_path: Path) -> None
     pid = wait_for(lambda: running_pid(watcher, "kill-worker", 1, 1), 60, "trial 1")
     params_before = watcher.get_trial("kill-worker", 1).params
     os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_for(lambda: running_pid(watcher, "kill-worker", 1, 2), 60, "trial 1's second attempt")
+    print(f"\nworker killed: attempt 2 running {time.monotonic() - killed_at:.2f} s later")
     thread.join(timeout=240)
     assert not thread.is_alive()
     assert "error" not in box, box.get("error")
