@@ -124,19 +124,27 @@ def test_worker_killed_is_retried_then_failed(ray_local, tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'r.db'}"
     storage = open_storage(url)
     # long enough trials that a kill lands mid-training
-    config = make_config(name="kill-worker", train={"epochs": 400, "units": 64})
+    config = make_config(name="kill-worker", train={"epochs": 1000, "units": 64})
     thread, box = in_thread(run_search, config, storage)
     watcher = open_storage(url)
     # trial 0: killed on attempt 1 and again on attempt 2 (retries = 1) -> failed, "worker lost"
     for attempt in (1, 2):
         pid = wait_for(lambda a=attempt: running_pid(watcher, "kill-worker", 0, a), 60, "trial 0")
         os.kill(pid, signal.SIGKILL)
-    # trial 1: killed once -> runs again with the same hyperparameters and completes
-    pid = wait_for(lambda: running_pid(watcher, "kill-worker", 1, 1), 60, "trial 1")
-    params_before = watcher.get_trial("kill-worker", 1).params
-    os.kill(pid, signal.SIGKILL)
+
+    # another trial, killed once -> runs again with the same hyperparameters and completes
+    def other_running():
+        for t in watcher.trials("kill-worker"):
+            if t.number != 0 and t.attempt == 1 and t.state == TrialState.RUNNING and t.environment:
+                return t
+        return None
+
+    victim = wait_for(other_running, 60, "a second trial running")
+    os.kill(int(victim.environment["pid"]), signal.SIGKILL)
     killed_at = time.monotonic()
-    wait_for(lambda: running_pid(watcher, "kill-worker", 1, 2), 60, "trial 1's second attempt")
+    wait_for(
+        lambda: running_pid(watcher, "kill-worker", victim.number, 2), 60, "the second attempt"
+    )
     print(f"\nworker killed: attempt 2 running {time.monotonic() - killed_at:.2f} s later")
     thread.join(timeout=240)
     assert not thread.is_alive()
@@ -146,11 +154,12 @@ def test_worker_killed_is_retried_then_failed(ray_local, tmp_path: Path) -> None
     lost = trials[0]
     assert lost.state == TrialState.FAILED and lost.fail_reason == FailReason.WORKER_LOST
     assert lost.attempt == 2
-    again = trials[1]
+    again = trials[victim.number]
     assert again.state == TrialState.COMPLETE and again.attempt == 2
-    assert again.params == params_before
-    assert len(watcher.epochs(again.id)) == 400
-    assert trials[2].state == TrialState.COMPLETE
+    assert again.params == victim.params
+    assert len(watcher.epochs(again.id)) == 1000
+    third = next(t for n, t in trials.items() if n not in (0, victim.number))
+    assert third.state == TrialState.COMPLETE and third.attempt == 1
     assert_no_duplicates(url)
 
 

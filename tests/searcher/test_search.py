@@ -165,7 +165,7 @@ def _wait_for(predicate, timeout: float) -> None:
 def test_driver_killed_then_resumed_reaches_budget(ray_local, tmp_path: Path) -> None:
     url = db_url(tmp_path)
     address = ray_local.get_runtime_context().gcs_address
-    cfg = _toml(tmp_path, "kill-test", trials=10, epochs=12)
+    cfg = _toml(tmp_path, "kill-test", trials=10, epochs=200)
     proc = _start_driver(cfg, url, address, "--quiet")
 
     def complete() -> int:
@@ -212,7 +212,7 @@ def test_driver_killed_then_resumed_reaches_budget(ray_local, tmp_path: Path) ->
 def test_ctrl_c_records_running_trials_and_exits_130(ray_local, tmp_path: Path) -> None:
     url = db_url(tmp_path)
     address = ray_local.get_runtime_context().gcs_address
-    cfg = _toml(tmp_path, "sigint-test", trials=8, epochs=12)
+    cfg = _toml(tmp_path, "sigint-test", trials=8, epochs=300)
     proc = _start_driver(cfg, url, address)
 
     def started() -> bool:
