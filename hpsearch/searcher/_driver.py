@@ -76,7 +76,6 @@ class _InFlight:
     gen: Any  # ray ObjectRefGenerator
     submitted_at: float
     started_at: float | None = None
-    start: dict[str, Any] = field(default_factory=dict)
     pending: list[EpochRecord] = field(default_factory=list)
     epochs_seen: int = 0
     intermediate: dict[int, float] = field(default_factory=dict)
@@ -127,13 +126,12 @@ class Driver:
         self.search = None
         self.study: optuna.Study | None = None
         self.inflight: dict[Any, _InFlight] = {}
-        self.requeue: list[dict[str, Any]] = []
+        self.requeue: list[TrialRecord] = []  # lost trials to run again under their numbers
         self.best_value: float | None = None
         self.best_number: int | None = None
         self.next_number = 0
         self.done = 0
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
-        self.launched_this_run = 0
         self._last_flush = time.monotonic()
         self._last_heartbeat = time.monotonic()
         self._interrupted = False
@@ -174,7 +172,8 @@ class Driver:
         self._take_lease()
         self.storage.set_search_status(self.search.id, SearchStatus.RUNNING)
 
-        lost = self.storage.mark_running_trials(self.search.id, reason=FailReason.DRIVER_LOST)
+        # Trials a dead driver left "running" are marked lost before anything else reads them.
+        self.storage.mark_running_trials(self.search.id, reason=FailReason.DRIVER_LOST)
         self.study = new_study(cfg)
         stored = self.storage.trials(self.search.id)
         history = stored_history(cfg, self.storage, stored)
@@ -186,7 +185,6 @@ class Driver:
         add_history(self.study, history)
         # Trials a dead driver (or Ctrl-C) left behind run again: same number, same
         # hyperparameters, next attempt. Their rows are reused, so nothing is duplicated.
-        del lost
         for t in stored:
             if t.state == TrialState.FAILED and t.fail_reason in (
                 FailReason.DRIVER_LOST,
@@ -245,7 +243,7 @@ class Driver:
             self.progress.update(
                 done=self.done, running=len(self.inflight), counts=self.counts, best=self.best_value
             )
-        self._flush(force=True)
+        self._flush()
 
     def _load_data(self) -> Any:
         return load_search_data(self.config)
@@ -295,8 +293,6 @@ class Driver:
             submitted_at=now,
             intermediate=dict(retry_of.intermediate) if retry_of is not None else {},
         )
-        if retry_of is None:
-            self.launched_this_run += 1
         self.on_event("launch", {"number": number, "attempt": attempt})
 
     def _receive(self, gen: Any, task: Any, data_ref: Any, memory_limit: int) -> None:
@@ -315,7 +311,6 @@ class Driver:
         kind = msg["kind"]
         if kind == "start":
             t.started_at = time.time()
-            t.start = msg
             self.storage.record_trial_start(
                 t.trial_id,
                 attempt=t.attempt,
@@ -503,7 +498,7 @@ class Driver:
         if pending >= _FLUSH_ROWS or time.monotonic() - self._last_flush > _FLUSH_S:
             self._flush()
 
-    def _flush(self, *, force: bool = False) -> None:
+    def _flush(self) -> None:
         for t in self.inflight.values():
             if t.pending:
                 self.storage.add_epochs(t.trial_id, t.pending)
