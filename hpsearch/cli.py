@@ -484,16 +484,13 @@ def resume(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
 ) -> None:
     """Continue a stored search: lost trials run again, the sampler sees every earlier trial."""
-    from hpsearch.searcher import parse_config
+    from hpsearch.searcher import stored_config
 
     for flag, value in (("--trials", trials), ("--workers", workers)):
         if value is not None and value < 1:
             fail(f"{flag}: expected an integer >= 1, got {value}")
     store = _open(storage)
-    record = store.get_search(name)
-    cfg = parse_config(record.config, source="database").with_overrides(
-        trials=trials, workers=workers
-    )
+    cfg = stored_config(store, name, trials=trials, workers=workers)
     _run_and_report(cfg, storage, address=address, quiet=quiet, resume=True, store=store)
 
 

@@ -18,7 +18,7 @@ from hpsearch.searcher._config import (
 from hpsearch.searcher._driver import SearchInterrupted, SearchOutcome
 from hpsearch.searcher._optuna import validate_optuna_settings
 from hpsearch.searcher._progress import Progress
-from hpsearch.searcher._run import ray_session, resume_search, run_search
+from hpsearch.searcher._run import ray_session, resume_search, run_search, stored_config
 
 __all__ = [
     "ConfigError",
@@ -35,5 +35,6 @@ __all__ = [
     "ray_session",
     "resume_search",
     "run_search",
+    "stored_config",
     "validate_optuna_settings",
 ]

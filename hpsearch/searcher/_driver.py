@@ -362,14 +362,12 @@ class Driver:
 
     # --- outcomes -----------------------------------------------------------------------------
 
-    def _close(self, t: _InFlight) -> float:
-        """Forget the in-flight trial and write its epochs; returns the seconds spent reporting."""
+    def _close(self, t: _InFlight) -> None:
+        """Forget the in-flight trial and write the epochs it sent that are not stored yet."""
         self.inflight.pop(t.gen, None)
-        began = time.perf_counter()
         if t.pending:
             self.storage.add_epochs(t.trial_id, t.pending)
             t.pending = []
-        return time.perf_counter() - began
 
     def _finish_complete(self, t: _InFlight, msg: dict[str, Any]) -> None:
         values = [_objective_value(m, msg) for m in self.config.search.objectives]
@@ -449,7 +447,9 @@ class Driver:
     def _lost(self, t: _InFlight, text: str, task: Any, data_ref: Any, memory_limit: int) -> None:
         """The worker or node died: retry with the same hyperparameters, or fail the trial."""
         if t.attempt <= self.config.search.retries:
-            self._close(t)
+            # The next attempt starts the trial's curve afresh (start_trial clears its epochs),
+            # so the lost attempt's unwritten epochs are dropped, not written then deleted.
+            self.inflight.pop(t.gen, None)
             self.on_event("retry", {"number": t.number, "attempt": t.attempt + 1, "text": text})
             self._launch(task, data_ref, memory_limit, retry_of=t)
             return

@@ -149,12 +149,19 @@ def run_search(
     return outcome
 
 
+def stored_config(
+    storage: Storage, name: str, *, trials: int | None = None, workers: int | None = None
+) -> SearchConfig:
+    """The definition a stored search was started with; budget and workers may be raised."""
+    record = storage.get_search(name)
+    return parse_config(record.config, source="database").with_overrides(
+        trials=trials, workers=workers
+    )
+
+
 def resume_search(
     name: str, storage: Storage, *, trials: int | None = None, workers: int | None = None, **kw: Any
 ) -> SearchOutcome:
     """Continue a stored search with the definition it was started with."""
-    record = storage.get_search(name)
-    config = parse_config(record.config, source="database").with_overrides(
-        trials=trials, workers=workers
-    )
+    config = stored_config(storage, name, trials=trials, workers=workers)
     return run_search(config, storage, resume=True, **kw)
