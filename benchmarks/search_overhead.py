@@ -221,8 +221,8 @@ def scale_run(trials: int, in_flight: int, sleep_s: float) -> dict:
                         "train_accuracy": 0.5,
                         "dev_loss": 1.0 / e,
                         "dev_accuracy": 0.5 + 0.01 * e,
-                        "seconds": sleep_s / epochs,
-                        "elapsed": time.time() - started,
+                        "epoch_s": sleep_s / epochs,
+                        "elapsed_s": time.time() - started,
                     }
                 ],
             }

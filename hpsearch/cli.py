@@ -143,7 +143,7 @@ def _progress_printer(total: int, *, to_stderr: bool, quiet: bool) -> tuple[Any,
     def line(m: Any) -> str:
         return (
             f"epoch {m.epoch}/{total}  train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f}"
-            f"  dev loss {m.dev_loss:.4f} acc {m.dev_accuracy:.4f}  {m.seconds:.2f}s"
+            f"  dev loss {m.dev_loss:.4f} acc {m.dev_accuracy:.4f}  {m.epoch_s:.2f}s"
         )
 
     if not console.is_terminal:

@@ -1,40 +1,51 @@
 """The search: Optuna samples hyperparameters, Ray trains them, the driver records everything.
 
-This is the only part of hpsearch that imports ray and optuna.
+This is the only part of hpsearch that imports ray and optuna, and it imports them only where
+they are used: names are loaded on first access (PEP 562), so the search definition, the naming
+of settings, replay and predict load neither Ray nor Optuna, and analysis/report load Optuna only
+(``tests/test_architecture.py`` checks each).
 """
 
 from __future__ import annotations
 
-from hpsearch.searcher._config import (
-    ConfigError,
-    DataSettings,
-    ParamSpec,
-    SearchConfig,
-    SearchSettings,
-    load_config,
-    load_search_data,
-    parse_config,
-)
-from hpsearch.searcher._driver import SearchInterrupted, SearchOutcome
-from hpsearch.searcher._optuna import validate_optuna_settings
-from hpsearch.searcher._progress import Progress
-from hpsearch.searcher._run import ray_session, resume_search, run_search, stored_config
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "ConfigError",
-    "DataSettings",
-    "ParamSpec",
-    "Progress",
-    "SearchConfig",
-    "SearchInterrupted",
-    "SearchOutcome",
-    "SearchSettings",
-    "load_config",
-    "load_search_data",
-    "parse_config",
-    "ray_session",
-    "resume_search",
-    "run_search",
-    "stored_config",
-    "validate_optuna_settings",
-]
+# public name -> private module that defines it
+_WHERE = {
+    "ConfigError": "_config",
+    "DataSettings": "_config",
+    "ParamSpec": "_config",
+    "SearchConfig": "_config",
+    "SearchSettings": "_config",
+    "load_config": "_config",
+    "load_search_data": "_config",
+    "parse_config": "_config",
+    "SearchInterrupted": "_driver",
+    "SearchOutcome": "_driver",
+    "field_name": "_names",
+    "trainer_settings": "_names",
+    "user_name": "_names",
+    "user_settings": "_names",
+    "validate_optuna_settings": "_optuna",
+    "Progress": "_progress",
+    "ray_session": "_run",
+    "resume_search": "_run",
+    "run_search": "_run",
+    "stored_config": "_run",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpsearch.searcher' has no attribute {name!r}")
+    value = getattr(import_module(f"hpsearch.searcher.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -345,8 +345,8 @@ class Driver:
                 train_accuracy=msg["train_accuracy"],
                 dev_loss=msg["dev_loss"],
                 dev_accuracy=msg["dev_accuracy"],
-                epoch_s=msg["seconds"],
-                elapsed_s=msg["elapsed"],
+                epoch_s=msg["epoch_s"],
+                elapsed_s=msg["elapsed_s"],
             )
         )
         if self.config.multi_objective:

@@ -131,8 +131,8 @@ def run_trial(
                         "train_accuracy": m.train_accuracy,
                         "dev_loss": m.dev_loss,
                         "dev_accuracy": m.dev_accuracy,
-                        "seconds": m.seconds,
-                        "elapsed": m.elapsed,
+                        "epoch_s": m.epoch_s,
+                        "elapsed_s": m.elapsed_s,
                     }
                 )
                 # Fast epochs travel together (one Ray message per EPOCH_BATCH_S at most);

@@ -99,6 +99,30 @@ class TrialRecord:
 
 
 @dataclass(frozen=True)
+class TrialOutcome:
+    """How a trial ended, as :meth:`Storage.finish_trial` records it (one typed value instead of
+    two dozen keywords). Fields left None keep the stored value; floats may be NaN/inf."""
+
+    state: TrialState
+    values: tuple[float | None, ...] = ()  # objective values, one per objective
+    epochs_run: int | None = None
+    train_loss: float | None = None
+    train_accuracy: float | None = None
+    dev_loss: float | None = None
+    dev_accuracy: float | None = None
+    n_params: int | None = None
+    diagnosis: str | None = None
+    avoidable_bias: float | None = None
+    variance: float | None = None
+    fail_reason: FailReason | None = None
+    error_text: str | None = None
+    diverged_epoch: int | None = None
+    startup_s: float | None = None
+    train_s: float | None = None
+    report_s: float | None = None
+
+
+@dataclass(frozen=True)
 class EpochRecord:
     """One epoch of a learning curve (the trainer's ``EpochMetrics`` maps onto it field by field;
     its ``seconds``/``elapsed`` are ``epoch_s``/``elapsed_s`` here)."""

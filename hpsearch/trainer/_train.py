@@ -29,8 +29,8 @@ class EpochMetrics:
     train_accuracy: float
     dev_loss: float
     dev_accuracy: float
-    seconds: float  # wall time of this epoch (training + evaluation)
-    elapsed: float  # wall time since training started
+    epoch_s: float  # wall time of this epoch (training + evaluation)
+    elapsed_s: float  # wall time since training started
 
 
 @dataclass

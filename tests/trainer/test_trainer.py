@@ -264,7 +264,7 @@ def test_train_result_and_history():
     assert [m.epoch for m in result.history] == [1, 2, 3, 4] and seen == result.history
     assert result.stopped == "completed" and result.epochs_run == 4
     assert result.history[-1].train_loss < result.history[0].train_loss
-    assert all(m.seconds > 0 and m.elapsed >= m.seconds for m in result.history)
+    assert all(m.epoch_s > 0 and m.elapsed_s >= m.epoch_s for m in result.history)
     assert result.n_params == 4 * 8 + 8 + 8 * 3 + 3 == result.network.n_params
     assert result.network.params["W1"].dtype == np.float32
     bv = result.bias_variance
