@@ -12,4 +12,12 @@ class HpsearchError(Exception):
 
 
 class UserInputError(HpsearchError, ValueError):
-    """Bad input from the user (config, flags, files, URLs): shown as one line, exit code 2."""
+    """Bad input from the user (config, flags, files, URLs): shown as one line, exit code 2.
+
+    ``field`` names what was wrong (``space.learning_rate.low``, ``storage``, ``trial``) so the
+    command line can point at its own flag without reading the message's text.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -8,7 +8,15 @@ class TrainerError(Exception):
 
 
 class TrainerInputError(TrainerError, ValueError):
-    """A bad setting or file from the user; the message is one line naming the field."""
+    """A bad setting or file from the user; the message is one line naming the field.
+
+    ``field`` is the setting's name (``learning_rate``, ``split``) or None for a file's content,
+    so callers map it to their own flag or key without reading the message's text.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class DatasetError(TrainerInputError):
