@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from hpsearch.errors import UserInputError
-from hpsearch.searcher._config import SearchConfig, parse_config
+from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._optuna import add_history, stored_history
 from hpsearch.storage import SearchRecord, Storage, TrialRecord, TrialState, mask_url
 from hpsearch.storage._url import scrub
@@ -53,7 +53,7 @@ def load_study(storage: Storage, search: str | int, *, with_curves: bool = True)
         SearchNotFoundError: no such search.
     """
     record = storage.get_search(search)
-    config = parse_config(record.config, source="database")
+    config = SearchConfig.from_stored(record)
     trials = storage.trials(record.id)
     study = optuna.create_study(study_name=record.name, directions=list(record.directions))
     history = stored_history(config, storage, trials, with_curves=with_curves)

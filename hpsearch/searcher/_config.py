@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,16 @@ class SearchConfig:
             "train": {k: list(v) if isinstance(v, tuple) else v for k, v in self.train.items()},
             "space": space,
         }
+
+    @classmethod
+    def from_stored(cls, stored: Any) -> SearchConfig:
+        """The definition stored with a search (a ``SearchRecord`` or its ``config`` dict).
+
+        The one place a stored definition is parsed: resume, replay, predict and analysis all
+        come through here, so older stored forms (``lambd`` for ``lambda``) are read in one way.
+        """
+        raw = stored if isinstance(stored, Mapping) else stored.config
+        return parse_config(dict(raw), source="database")
 
     def with_overrides(self, **overrides: Any) -> SearchConfig:
         """A copy with [search] fields replaced (command-line flags win over the file)."""

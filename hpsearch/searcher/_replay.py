@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hpsearch.errors import UserInputError
-from hpsearch.searcher._config import ConfigError, SearchConfig, load_search_data, parse_config
+from hpsearch.searcher._config import ConfigError, SearchConfig, load_search_data
 from hpsearch.storage import (
     ModelNotFoundError,
     SearchRecord,
@@ -171,7 +171,7 @@ def replay_trial(
     from hpsearch.trainer import DivergedError, TrainConfig, iter_train
 
     record = storage.get_search(search)
-    config = parse_config(record.config, source="database")
+    config = SearchConfig.from_stored(record)
     trial = storage.get_trial(record.id, number)
     if trial.state == TrialState.RUNNING:
         raise ReplayError(f"trial {number} is still running; replay it once it has finished")
@@ -420,7 +420,7 @@ def predict_file(
     from hpsearch.trainer import Network
 
     record = storage.get_search(search)
-    config = parse_config(record.config, source="database")
+    config = SearchConfig.from_stored(record)
     if number is None:
         best = storage.best_trial(record.id)
         if best is None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
 from typer.testing import CliRunner
 
 from hpsearch.cli import app
-from hpsearch.searcher import ConfigError, load_config, parse_config
+from hpsearch.searcher import ConfigError, SearchConfig, load_config, parse_config
 from hpsearch.searcher._optuna import make_pruner, make_sampler
 from hpsearch.searcher._space import internal_params, suggest
 
@@ -83,6 +84,15 @@ def test_round_trip_through_stored_form() -> None:
     config = parse_config(BASE)
     again = parse_config(config.to_dict())
     assert again == config
+
+
+def test_from_stored_reads_a_record_or_its_dict() -> None:
+    config = parse_config(BASE)
+    stored = config.to_dict()
+    record = SimpleNamespace(config=stored)  # a SearchRecord as far as from_stored cares
+    assert SearchConfig.from_stored(stored).to_dict() == stored
+    assert SearchConfig.from_stored(record).to_dict() == stored
+    assert SearchConfig.from_stored(record).source == "database"
 
 
 @pytest.mark.parametrize(
