@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hpsearch.storage import EpochRecord, open_storage  # noqa: E402
+from hpsearch.storage import EpochRecord, TrialOutcome, TrialState, open_storage  # noqa: E402
 from hpsearch.storage._models import EpochRow  # noqa: E402
 from tests.pg_util import create_database, drop_database, postgres_server_url  # noqa: E402
 
@@ -80,9 +80,10 @@ def bench_backend(label: str, url: str, n_trials: int) -> None:
         big_rows = sum(len(c) for _, c in big)
 
         for tid in ids:
-            st.finish_trial(
-                tid, attempt=1, state="complete", values=[rng.uniform(0.05, 1.0)], epochs_run=30
+            outcome = TrialOutcome(
+                TrialState.COMPLETE, values=(rng.uniform(0.05, 1.0),), epochs_run=30
             )
+            st.finish_trial(tid, outcome, attempt=1)
 
         # baselines on the same database: batched ORM objects, one commit per row
         orm_tid = st.start_trial(sid, n_trials + 500, {})

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from hpsearch.storage._errors import (
     BadDatabaseURLError,
+    DatabaseNotFoundError,
     DatabaseUnavailableError,
     LeaseHeldError,
     LeaseLostError,
@@ -44,6 +45,7 @@ from hpsearch.storage._records import (
     LeaseHolder,
     SearchRecord,
     SearchSummary,
+    TrialOutcome,
     TrialRecord,
 )
 from hpsearch.storage._schema import head_revision
@@ -62,6 +64,7 @@ __all__ = [
     "DEFAULT_URL",
     "ENV_VAR",
     "BadDatabaseURLError",
+    "DatabaseNotFoundError",
     "DatabaseUnavailableError",
     "EpochRecord",
     "FailReason",
@@ -78,6 +81,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "TrialNotFoundError",
+    "TrialOutcome",
     "TrialRecord",
     "TrialState",
     "database_revision",

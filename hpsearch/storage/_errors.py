@@ -19,6 +19,10 @@ class BadDatabaseURLError(StorageError, UserInputError):
     (wrong password, unknown database)."""
 
 
+class DatabaseNotFoundError(StorageError, UserInputError):
+    """A read-only command named a SQLite file that does not exist (nothing was created)."""
+
+
 class DatabaseUnavailableError(StorageError):
     """The database could not be reached, or stayed locked/disconnected after every retry."""
 

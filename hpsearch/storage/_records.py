@@ -124,8 +124,8 @@ class TrialOutcome:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One epoch of a learning curve (the trainer's ``EpochMetrics`` maps onto it field by field;
-    its ``seconds``/``elapsed`` are ``epoch_s``/``elapsed_s`` here)."""
+    """One epoch of a learning curve; its fields are the ``hps_epochs`` columns (any object with
+    these attributes can be written by :meth:`Storage.add_epochs`)."""
 
     epoch: int
     train_loss: float | None = None

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, case, delete, func, or_, select, update
@@ -31,6 +32,7 @@ from hpsearch.errors import HpsearchError
 from hpsearch.storage import _schema
 from hpsearch.storage._errors import (
     BadDatabaseURLError,
+    DatabaseNotFoundError,
     DatabaseUnavailableError,
     LeaseHeldError,
     LeaseLostError,
@@ -65,6 +67,7 @@ from hpsearch.storage._records import (
     LeaseHolder,
     SearchRecord,
     SearchSummary,
+    TrialOutcome,
     TrialRecord,
 )
 from hpsearch.storage._url import make_engine, mask_url, normalize_url, resolve_storage_url, scrub
@@ -76,6 +79,18 @@ SearchRef = str | int  # a search's name, or its id
 DIRECTIONS = ("minimize", "maximize")
 TRIAL_ORDERS = ("number", "objective", "started_at", "finished_at")
 SECRET_KEY_RE = re.compile(r"passw|secret|token|api[_-]?key|credential", re.IGNORECASE)
+_OUTCOME_FLOATS = (
+    "train_loss",
+    "train_accuracy",
+    "dev_loss",
+    "dev_accuracy",
+    "avoidable_bias",
+    "variance",
+    "startup_s",
+    "train_s",
+    "report_s",
+)
+_OUTCOME_OTHERS = ("epochs_run", "n_params", "diagnosis", "error_text", "diverged_epoch")
 _RESULT_FIELDS = (
     *TRIAL_FLOATS,
     "epochs_run",
@@ -109,6 +124,7 @@ class _TransientError(DatabaseUnavailableError):
 def open_storage(
     url: str | None = None,
     *,
+    create: bool = True,
     max_retries: int = 5,
     retry_backoff_s: float = 0.05,
     create_schema: bool = True,
@@ -117,16 +133,20 @@ def open_storage(
     """Open the results database, creating hpsearch's schema at head in a fresh database.
 
     ``url``: ``None`` -> env ``HPSEARCH_STORAGE`` -> ``sqlite:///hpsearch.db``; ``postgresql://``
-    means psycopg 3. Transient errors are retried ``max_retries`` times with exponential back-off
-    starting at ``retry_backoff_s``; SQLite itself first waits up to ``sqlite_busy_timeout_s``
-    for a lock.
+    means psycopg 3. With ``create=False`` (read-only commands) a SQLite file that does not exist
+    is an error and nothing is created on disk. Transient errors are retried ``max_retries``
+    times with exponential back-off starting at ``retry_backoff_s``; SQLite itself first waits
+    up to ``sqlite_busy_timeout_s`` for a lock.
 
     Raises:
         BadDatabaseURLError: bad URL, unsupported driver, wrong password, unknown database.
         DatabaseUnavailableError: the server cannot be reached (after the retries).
         SchemaVersionError: the database is at another schema revision (run `hpsearch db upgrade`).
+        DatabaseNotFoundError: ``create=False`` and the SQLite file does not exist.
     """
     parsed = normalize_url(resolve_storage_url(url))
+    if not create:
+        _require_sqlite_file(parsed)
     engine = make_engine(parsed, sqlite_busy_timeout_s=sqlite_busy_timeout_s)
     storage = Storage(engine, max_retries=max_retries, retry_backoff_s=retry_backoff_s)
     try:
@@ -138,6 +158,21 @@ def open_storage(
         storage.close()
         raise
     return storage
+
+
+def _require_sqlite_file(url: URL) -> None:
+    """Raise DatabaseNotFoundError when ``url`` names a SQLite file that does not exist."""
+    if url.get_backend_name() != "sqlite" or url.query.get("uri") in ("true", "1"):
+        return
+    name = url.database
+    if not name or name == ":memory:":
+        return
+    path = Path(name).expanduser().resolve()
+    if not path.exists():
+        raise DatabaseNotFoundError(
+            f"database file not found: {path} (run a search first, or pass --storage)",
+            field="storage",
+        )
 
 
 def upgrade_database(url: str | None = None) -> tuple[str | None, str]:
@@ -637,11 +672,9 @@ class Storage:
         }
 
         def run(s: Session) -> bool:
-            row = s.scalar(_for_update(select(TrialRow).where(TrialRow.id == trial_id)))
-            if row is None:
-                raise TrialNotFoundError(f"no trial with id {trial_id}")
-            if row.attempt != attempt:
+            if not _fence(s, trial_id, attempt, action="start details"):
                 return False
+            row = s.get_one(TrialRow, trial_id)
             for name, value in given.items():
                 if value is not None:
                     setattr(row, name, value)
@@ -668,20 +701,19 @@ class Storage:
         self._run(run)
 
     def add_epochs(
-        self,
-        trial_id: int,
-        rows: Iterable[EpochRecord | Mapping[str, Any]],
-        *,
-        attempt: int | None = None,
+        self, trial_id: int, epochs: Iterable[Any], *, attempt: int | None = None
     ) -> int:
         """Write learning-curve rows in ONE batched insert; an existing (trial, epoch) row is
-        overwritten (upsert). With ``attempt``, rows of a stale attempt are ignored. Returns the
-        number of rows written. Mappings may use the trainer's names ``seconds``/``elapsed``.
+        overwritten (upsert). Each epoch is any object with attributes named as the
+        ``hps_epochs`` columns (``epoch``, ``train_loss``, ``train_accuracy``, ``dev_loss``,
+        ``dev_accuracy``, ``epoch_s``, ``elapsed_s``), e.g. an :class:`EpochRecord`. With
+        ``attempt``, rows of a stale attempt are ignored. Returns the number of rows written.
 
         Raises:
             TrialNotFoundError: no such trial.
+            TypeError: an epoch lacks one of those attributes.
         """
-        values: list[Any] = [_epoch_values(trial_id, r) for r in rows]
+        values: list[Any] = _epoch_rows(trial_id, epochs)
         if not values:
             return 0
         sql, order = self._epoch_statement()
@@ -689,13 +721,7 @@ class Storage:
             values = [tuple(v[name] for name in order) for v in values]
 
         def run(s: Session) -> int:
-            stored = s.scalar(select(TrialRow.attempt).where(TrialRow.id == trial_id))
-            if stored is None:
-                raise TrialNotFoundError(f"no trial with id {trial_id}")
-            if attempt is not None and attempt != stored:
-                log.info(
-                    "epochs of trial %s attempt %s ignored (now %s)", trial_id, attempt, stored
-                )
+            if not _fence(s, trial_id, attempt, action="epochs"):
                 return 0
             s.connection().exec_driver_sql(sql, values)
             return len(values)
@@ -718,82 +744,28 @@ class Storage:
             self._epoch_upsert = (str(compiled), order)
         return self._epoch_upsert
 
-    def finish_trial(
-        self,
-        trial_id: int,
-        *,
-        attempt: int,
-        state: TrialState | str,
-        values: Sequence[float | None] = (),
-        epochs_run: int | None = None,
-        train_loss: float | None = None,
-        train_accuracy: float | None = None,
-        dev_loss: float | None = None,
-        dev_accuracy: float | None = None,
-        test_loss: float | None = None,
-        test_accuracy: float | None = None,
-        n_params: int | None = None,
-        diagnosis: str | None = None,
-        avoidable_bias: float | None = None,
-        variance: float | None = None,
-        fail_reason: FailReason | str | None = None,
-        error_text: str | None = None,
-        diverged_epoch: int | None = None,
-        duration_s: float | None = None,
-        queue_s: float | None = None,
-        startup_s: float | None = None,
-        train_s: float | None = None,
-        report_s: float | None = None,
-        node_id: str | None = None,
-        worker_id: str | None = None,
-    ) -> bool:
+    def finish_trial(self, trial_id: int, outcome: TrialOutcome, *, attempt: int) -> bool:
         """Record a trial's end, fenced by ``attempt``: returns False (and changes nothing) when
-        the stored attempt is another one. Arguments left None keep the stored value; floats may be
-        NaN/inf. ``duration_s`` defaults to finish minus start on the database clock.
+        the stored attempt is another one. Outcome fields left None keep the stored value; floats
+        may be NaN/inf. ``duration_s`` is finish minus start on the database clock.
 
         Raises:
             TrialNotFoundError: no such trial.
-            ValueError: ``state`` is RUNNING or unknown, or ``fail_reason`` is unknown.
+            ValueError: ``outcome.state`` is RUNNING or unknown, or its ``fail_reason`` is unknown.
         """
-        state = TrialState(state)
+        state = TrialState(outcome.state)
         if not state.is_finished():
             raise ValueError("The value of `state` should be complete, pruned or failed.")
-        reason = FailReason(fail_reason) if fail_reason is not None else None
-        given = {
-            "train_loss": train_loss,
-            "train_accuracy": train_accuracy,
-            "dev_loss": dev_loss,
-            "dev_accuracy": dev_accuracy,
-            "test_loss": test_loss,
-            "test_accuracy": test_accuracy,
-            "avoidable_bias": avoidable_bias,
-            "variance": variance,
-            "duration_s": duration_s,
-            "queue_s": queue_s,
-            "startup_s": startup_s,
-            "train_s": train_s,
-            "report_s": report_s,
-        }
-        others = {
-            "epochs_run": epochs_run,
-            "n_params": n_params,
-            "diagnosis": diagnosis,
-            "fail_reason": reason,
-            "error_text": error_text,
-            "diverged_epoch": diverged_epoch,
-            "node_id": node_id,
-            "worker_id": worker_id,
-        }
+        reason = FailReason(outcome.fail_reason) if outcome.fail_reason is not None else None
+        given = {name: getattr(outcome, name) for name in _OUTCOME_FLOATS}
+        others = {name: getattr(outcome, name) for name in _OUTCOME_OTHERS}
+        others["fail_reason"] = reason
+        values = tuple(outcome.values)
 
         def run(s: Session) -> bool:
-            row = s.scalar(_for_update(select(TrialRow).where(TrialRow.id == trial_id)))
-            if row is None:
-                raise TrialNotFoundError(f"no trial with id {trial_id}")
-            if row.attempt != attempt:
-                log.info(
-                    "finish of trial %s attempt %s ignored (now %s)", trial_id, attempt, row.attempt
-                )
+            if not _fence(s, trial_id, attempt, action="finish"):
                 return False
+            row = s.get_one(TrialRow, trial_id)
             now = self._db_now(s)
             floats = decode_floats({n: getattr(row, n) for n in TRIAL_FLOATS}, row.nonfinite)
             floats.update({k: v for k, v in given.items() if v is not None})
@@ -1173,20 +1145,21 @@ def _param_row(name: str, value: Any) -> dict[str, Any]:
     return row
 
 
-# (column, the trainer's EpochMetrics name for it)
-_EPOCH_FIELDS = tuple(
-    (n, {"epoch_s": "seconds", "elapsed_s": "elapsed"}.get(n)) for n in EPOCH_FLOATS
-)
+def _epoch_rows(trial_id: int, epochs: Iterable[Any]) -> list[dict[str, Any]]:
+    try:
+        return [_epoch_values(trial_id, e) for e in epochs]
+    except AttributeError as e:
+        raise TypeError(
+            f"each epoch should have the attributes epoch, {', '.join(EPOCH_FLOATS)} (an "
+            f"EpochRecord, or any object with those attributes): {e}"
+        ) from e
 
 
-def _epoch_values(trial_id: int, record: EpochRecord | Mapping[str, Any]) -> dict[str, Any]:
-    data = record.__dict__ if isinstance(record, EpochRecord) else record
-    out: dict[str, Any] = {"trial_id": trial_id, "epoch": int(data["epoch"]), "nonfinite": None}
+def _epoch_values(trial_id: int, epoch: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"trial_id": trial_id, "epoch": int(epoch.epoch), "nonfinite": None}
     marks: list[str] = []
-    for name, alias in _EPOCH_FIELDS:
-        value = data.get(name)
-        if value is None and alias is not None:
-            value = data.get(alias)
+    for name in EPOCH_FLOATS:
+        value = getattr(epoch, name)
         if value is not None:
             value = float(value)
             if value - value != 0.0:  # NaN or +/-inf, without a function call per value
@@ -1260,6 +1233,22 @@ def _lease_message(row: SearchRow, now: datetime) -> str:
         f"({when}lease expires in {max(left, 0.0):.0f}s); stop that driver or wait for its lease "
         "to expire"
     )
+
+
+def _fence(s: Session, trial_id: int, attempt: int | None, *, action: str) -> bool:
+    """Lock the trial's row and check the attempt fence: True when ``attempt`` is the stored
+    attempt (or None: no fence), False (logged) for a stale one.
+
+    Raises:
+        TrialNotFoundError: no such trial.
+    """
+    stored = s.scalar(_for_update(select(TrialRow.attempt).where(TrialRow.id == trial_id)))
+    if stored is None:
+        raise TrialNotFoundError(f"no trial with id {trial_id}")
+    if attempt is not None and attempt != stored:
+        log.info("%s of trial %s attempt %s ignored (now %s)", action, trial_id, attempt, stored)
+        return False
+    return True
 
 
 def _for_update(stmt: Select[Any]) -> Select[Any]:

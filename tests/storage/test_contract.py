@@ -18,8 +18,10 @@ from hpsearch.storage import (
     SearchStatus,
     Storage,
     TrialNotFoundError,
+    TrialOutcome,
     TrialState,
 )
+from hpsearch.trainer import EpochMetrics
 
 PARAMS = {"learning_rate": 0.01, "layers": 2, "units": (64, 32), "activation": "relu", "bn": True}
 
@@ -99,7 +101,8 @@ def test_start_trial_is_idempotent_and_retry_resets_the_same_row(storage: Storag
     assert trial.state is TrialState.RUNNING and trial.attempt == 1
 
     storage.add_epochs(first, _curve(4), attempt=1)
-    assert storage.finish_trial(first, attempt=1, state="failed", fail_reason="worker lost")
+    lost = TrialOutcome(TrialState.FAILED, fail_reason=FailReason.WORKER_LOST)
+    assert storage.finish_trial(first, lost, attempt=1)
     retried = storage.start_trial(sid, 0, PARAMS, attempt=2, seed=7)
     assert retried == first
     trial = storage.trial_by_id(first)
@@ -128,15 +131,18 @@ def test_add_epochs_upserts_in_one_batch(storage: Storage) -> None:
     rows = [
         *_curve(3),
         EpochRecord(4, 9.0, 0.9),
-        {"epoch": 6, "train_loss": 0.1, "seconds": 2.0, "elapsed": 7.0},
+        EpochMetrics(6, 0.1, 0.8, 0.2, 0.7, epoch_s=2.0, elapsed_s=7.0),
     ]
     assert storage.add_epochs(tid, rows) == 5
     curve = storage.epochs(tid)
     assert [e.epoch for e in curve] == [1, 2, 3, 4, 5, 6]
     assert curve[3] == EpochRecord(4, 9.0, 0.9)  # overwritten, missing values now NULL
-    assert (curve[5].epoch_s, curve[5].elapsed_s) == (2.0, 7.0)  # the trainer's field names
+    assert (curve[5].epoch_s, curve[5].elapsed_s) == (2.0, 7.0)  # the trainer's EpochMetrics
     assert curve[0].train_loss == 1.0 and curve[4].dev_loss == pytest.approx(1.1 / 5)
     assert storage.add_epochs(tid, _curve(8, shift=5.0), attempt=2) == 0  # stale attempt
+    assert len(storage.epochs(tid)) == 6
+    with pytest.raises(TypeError, match="epoch_s"):  # storage knows only its column names
+        storage.add_epochs(tid, [{"epoch": 7, "train_loss": 0.1, "seconds": 2.0}])
     assert len(storage.epochs(tid)) == 6
     with pytest.raises(TrialNotFoundError):
         storage.add_epochs(tid + 1000, _curve(1))
@@ -146,15 +152,14 @@ def test_finish_is_fenced_by_attempt(storage: Storage) -> None:
     sid = _search(storage)
     tid = storage.start_trial(sid, 3, PARAMS, attempt=1)
     storage.start_trial(sid, 3, PARAMS, attempt=2)  # the driver retried it elsewhere
-    assert not storage.finish_trial(tid, attempt=1, state="complete", values=[0.1], dev_loss=0.1)
+    stale = TrialOutcome(TrialState.COMPLETE, values=(0.1,), dev_loss=0.1)
+    assert not storage.finish_trial(tid, stale, attempt=1)
     assert storage.trial_by_id(tid).state is TrialState.RUNNING
     assert storage.record_trial_start(tid, attempt=2, node_id="n2", worker_id="w2", queue_s=0.5)
     assert not storage.record_trial_start(tid, attempt=1, node_id="stale")
-    assert storage.finish_trial(
-        tid,
-        attempt=2,
-        state=TrialState.COMPLETE,
-        values=[0.2],
+    done = TrialOutcome(
+        TrialState.COMPLETE,
+        values=(0.2,),
         dev_loss=0.2,
         epochs_run=4,
         n_params=1234,
@@ -164,6 +169,7 @@ def test_finish_is_fenced_by_attempt(storage: Storage) -> None:
         train_s=1.5,
         report_s=0.01,
     )
+    assert storage.finish_trial(tid, done, attempt=2)
     t = storage.trial_by_id(tid)
     assert (t.state, t.value, t.dev_loss, t.epochs_run, t.n_params) == (
         TrialState.COMPLETE,
@@ -181,9 +187,9 @@ def test_finish_is_fenced_by_attempt(storage: Storage) -> None:
     )
     assert t.duration_s is not None and t.duration_s >= 0 and t.finished_at >= t.started_at
     with pytest.raises(TrialNotFoundError):
-        storage.finish_trial(tid + 99, attempt=1, state="complete")
+        storage.finish_trial(tid + 99, TrialOutcome(TrialState.COMPLETE), attempt=1)
     with pytest.raises(ValueError, match="state"):
-        storage.finish_trial(tid, attempt=2, state="running")
+        storage.finish_trial(tid, TrialOutcome(TrialState.RUNNING), attempt=2)
 
 
 def test_nan_and_inf_round_trip(storage: Storage) -> None:
@@ -201,17 +207,16 @@ def test_nan_and_inf_round_trip(storage: Storage) -> None:
             e.elapsed_s,
         ):
             assert got == v or (math.isnan(got) and math.isnan(v))
-    storage.finish_trial(
-        tid,
-        attempt=1,
-        state="failed",
-        values=[math.nan, math.inf],
+    diverged = TrialOutcome(
+        TrialState.FAILED,
+        values=(math.nan, math.inf),
         train_loss=math.inf,
         dev_loss=math.nan,
         variance=-math.inf,
         fail_reason=FailReason.DIVERGED,
         diverged_epoch=1,
     )
+    storage.finish_trial(tid, diverged, attempt=1)
     storage.set_test_metrics(tid, test_loss=math.inf, test_accuracy=0.25)
     t = storage.trial_by_id(tid)
     assert math.isnan(t.values[0]) and t.values[1] == math.inf
@@ -227,7 +232,7 @@ def test_nan_and_inf_round_trip(storage: Storage) -> None:
 def test_mark_running_trials_returns_them_for_requeue(storage: Storage) -> None:
     sid = _search(storage)
     ids = [storage.start_trial(sid, n, {"learning_rate": 0.1 * (n + 1)}) for n in range(3)]
-    storage.finish_trial(ids[1], attempt=1, state="complete", values=[0.5])
+    storage.finish_trial(ids[1], TrialOutcome(TrialState.COMPLETE, values=(0.5,)), attempt=1)
     lost = storage.mark_running_trials(sid)
     assert [(t.number, t.params["learning_rate"], t.attempt) for t in lost] == [
         (0, 0.1, 1),
@@ -249,9 +254,9 @@ def test_trials_order_filter_top_and_best(storage: Storage, direction: str) -> N
     for n, v in enumerate(values):
         tid = storage.start_trial(sid, n, {"n": n})
         if v is None:
-            storage.finish_trial(tid, attempt=1, state="pruned", epochs_run=1)
+            storage.finish_trial(tid, TrialOutcome(TrialState.PRUNED, epochs_run=1), attempt=1)
         else:
-            storage.finish_trial(tid, attempt=1, state="complete", values=[v])
+            storage.finish_trial(tid, TrialOutcome(TrialState.COMPLETE, values=(v,)), attempt=1)
     storage.start_trial(sid, 5, {"n": 5})
     ranked = sorted((v, n) for n, v in enumerate(values) if v is not None)
     if direction == "maximize":

@@ -13,11 +13,14 @@ from sqlalchemy import text
 
 from hpsearch.storage import (
     EpochRecord,
+    FailReason,
     LeaseHeldError,
     LeaseHolder,
     LeaseLostError,
     SearchNotFoundError,
     Storage,
+    TrialOutcome,
+    TrialState,
     open_storage,
 )
 
@@ -72,7 +75,7 @@ def test_coexists_with_optuna_tables(backend_url: str) -> None:
         sid = st.create_search("ours", config={"a": 1}).id
         tid = st.start_trial(sid, 0, {"x": 0.5})
         st.add_epochs(tid, [EpochRecord(1, 0.1, 0.9)])
-        st.finish_trial(tid, attempt=1, state="complete", values=[0.04])
+        st.finish_trial(tid, TrialOutcome(TrialState.COMPLETE, values=(0.04,)), attempt=1)
         with st.session() as s:
             optuna_version = s.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
             optuna_trials = s.execute(text("SELECT COUNT(*) FROM trials")).scalar_one()
@@ -104,12 +107,14 @@ def test_readme_sql_examples_run_verbatim(storage: Storage) -> None:
         storage.add_epochs(
             tid, [EpochRecord(e, loss + 1 / e, 0.5, loss + 2 / e, 0.4) for e in (1, 2, 3)]
         )
-        storage.finish_trial(
-            tid, attempt=1, state="complete", values=[loss], dev_loss=loss, dev_accuracy=1 - loss
+        outcome = TrialOutcome(
+            TrialState.COMPLETE, values=(loss,), dev_loss=loss, dev_accuracy=1 - loss
         )
+        storage.finish_trial(tid, outcome, attempt=1)
     bad = storage.start_trial(sid, 3, {"learning_rate": 10.0, "layers": 1, "activation": "relu"})
     storage.add_epochs(bad, [EpochRecord(1, math.nan, 0.1, math.inf, 0.1)])
-    storage.finish_trial(bad, attempt=1, state="failed", fail_reason="diverged", diverged_epoch=1)
+    diverged = TrialOutcome(TrialState.FAILED, fail_reason=FailReason.DIVERGED, diverged_epoch=1)
+    storage.finish_trial(bad, diverged, attempt=1)
 
     results = []
     with storage.session() as s:

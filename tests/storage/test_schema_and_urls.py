@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from hpsearch.errors import UserInputError
 from hpsearch.storage import (
     BadDatabaseURLError,
+    DatabaseNotFoundError,
     DatabaseUnavailableError,
     SchemaVersionError,
     Storage,
@@ -148,6 +149,25 @@ def test_wrong_password_or_database_is_a_url_error(caplog: pytest.LogCaptureFixt
 def test_missing_sqlite_directory_is_a_url_error(tmp_path) -> None:
     with pytest.raises(BadDatabaseURLError, match="unable to open database file"):
         open_storage(f"sqlite:///{tmp_path}/no/such/dir/h.db", max_retries=0)
+
+
+def test_read_only_open_of_a_missing_sqlite_file_creates_nothing(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for url, path in [
+        ("sqlite:///hpsearch.db", tmp_path / "hpsearch.db"),  # relative: named absolute
+        (f"sqlite:///{tmp_path / 'sub.db'}", tmp_path / "sub.db"),
+    ]:
+        with pytest.raises(DatabaseNotFoundError) as err:
+            open_storage(url, create=False)
+        assert str(err.value) == (
+            f"database file not found: {path} (run a search first, or pass --storage)"
+        )
+        assert err.value.field == "storage" and isinstance(err.value, UserInputError)
+        assert isinstance(err.value, StorageError)
+    assert list(tmp_path.iterdir()) == []
+    open_storage(f"sqlite:///{tmp_path / 'sub.db'}").close()  # create=True (default) creates it
+    with open_storage(f"sqlite:///{tmp_path / 'sub.db'}", create=False) as st:
+        assert st.schema_revision() == head_revision()
 
 
 def test_locked_sqlite_is_retried_until_free(tmp_path) -> None:
