@@ -6,16 +6,27 @@ package pulls in nothing but NumPy and the standard library.
 
 from __future__ import annotations
 
-from ._config import TrainConfig
-from ._data import Dataset, Normalizer, load_dataset, stratified_split
+from ._config import DTYPES, TrainConfig
 from ._diagnosis import BiasVariance, bias_variance
 from ._errors import DatasetError, DivergedError, TrainerError, TrainerInputError
 from ._gradcheck import gradient_check
 from ._memory import estimate_memory_bytes
 from ._network import Network
-from ._train import EpochMetrics, TrainResult, iter_train, train
+from ._train import EPOCH_METRICS, EpochMetrics, TrainResult, iter_train, train
+from .data import (
+    LABEL_COLUMNS,
+    NORMALIZERS,
+    Dataset,
+    Normalizer,
+    load_dataset,
+    stratified_split,
+)
 
 __all__ = [
+    "DTYPES",
+    "EPOCH_METRICS",
+    "LABEL_COLUMNS",
+    "NORMALIZERS",
     "BiasVariance",
     "Dataset",
     "DatasetError",

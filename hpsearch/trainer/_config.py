@@ -14,7 +14,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
 INITS = ("auto", "he", "xavier", "small")
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 LR_DECAYS = ("none", "inverse_time", "exponential")
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64")  # TrainConfig.dtype and load_dataset's dtype=
 
 
 @dataclass(frozen=True)

