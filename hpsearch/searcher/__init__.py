@@ -13,14 +13,14 @@ from typing import Any
 
 # public name -> private module that defines it
 _WHERE = {
-    "ConfigError": "_config",
-    "DataSettings": "_config",
-    "ParamSpec": "_config",
-    "SearchConfig": "_config",
-    "SearchSettings": "_config",
+    "ConfigError": "_definition",
+    "DataSettings": "_definition",
+    "ParamSpec": "_definition",
+    "SearchConfig": "_definition",
+    "SearchSettings": "_definition",
     "load_config": "_config",
     "load_search_data": "_config",
-    "parse_config": "_config",
+    "parse_config": "_parse",
     "SearchInterrupted": "_driver",
     "SearchOutcome": "_driver",
     "field_name": "_names",

@@ -11,9 +11,17 @@ import pytest
 from typer.testing import CliRunner
 
 from hpsearch.cli import app
-from hpsearch.searcher import ConfigError, SearchConfig, load_config, parse_config
+from hpsearch.searcher import (
+    ConfigError,
+    SearchConfig,
+    load_config,
+    load_search_data,
+    parse_config,
+    trainer_settings,
+)
 from hpsearch.searcher._optuna import make_pruner, make_sampler
 from hpsearch.searcher._space import internal_params, suggest
+from hpsearch.trainer import TrainConfig
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -60,7 +68,7 @@ def test_examples_validate() -> None:
 def test_six_searchable_and_beta_as_one_minus_log() -> None:
     config = parse_config(BASE)
     names = {p.name for p in config.space}
-    assert {"learning_rate", "layers", "units", "lambd", "dropout", "batch_size"} <= names
+    assert {"learning_rate", "layers", "units", "lambda", "dropout", "batch_size"} <= names
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     seen_layers = set()
     for _ in range(30):
@@ -160,3 +168,74 @@ def test_validate_command(tmp_path: Path) -> None:
     broken.write_text("[search\nname=")
     result = runner.invoke(app, ["validate", str(broken)])
     assert result.exit_code == 2 and "invalid TOML" in result.output
+
+
+@pytest.mark.parametrize("word", ["lambda", "l2", "lambd"])
+def test_the_users_word_is_kept_and_merges_with_sampled_params(word: str) -> None:
+    raw = with_change(f"train.{word}", 0.25)
+    del raw["space"]["lambda"]
+    config = parse_config(raw)
+    assert config.train["lambda"] == 0.25 and "lambd" not in config.train
+    assert config.to_dict()["train"]["lambda"] == 0.25
+    # the driver's merge: [train] defaults, then the sampled params in users' words
+    settings = trainer_settings({**config.train, "learning_rate": 0.01, "seed": 3})
+    built = TrainConfig.from_dict(settings)
+    assert (built.lambd, built.learning_rate, built.epochs) == (0.25, 0.01, 3)
+    raw = copy.deepcopy(BASE)
+    raw["space"][word] = raw["space"].pop("lambda")
+    assert [p.name for p in parse_config(raw).space].count("lambda") == 1
+
+
+def test_an_older_stored_definition_saying_lambd_reads_the_same() -> None:
+    new = parse_config(BASE)
+    stored = new.to_dict()
+    stored["space"]["lambd"] = stored["space"].pop("lambda")
+    assert SearchConfig.from_stored(stored).to_dict() == new.to_dict()
+    del stored["space"]["lambd"]
+    stored["train"]["lambd"] = 0.0
+    config = SearchConfig.from_stored(stored)
+    assert config.train["lambda"] == 0.0 and "lambd" not in config.train
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("space.learning_rate.low", 0.5, "space.learning_rate"),
+        ("space.lambda.low", 0.0, "space.lambda.low"),
+        ("search.trials", 0, "search.trials"),
+        ("train.optimiser", "adam", "train.optimiser"),
+        ("train.learning_rate", 0.1, "train.learning_rate"),
+        ("data.split", [0.5, 0.5], "data.split"),
+        ("space.units", [8, -1], "space.units.choices"),
+        ("search.colour", "red", "search.colour"),
+    ],
+)
+def test_errors_carry_their_field(path: str, value: object, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(with_change(path, value))
+    assert info.value.field == field
+    assert str(info.value).startswith(field)
+
+
+def test_a_dataset_path_is_relative_to_the_definition(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "project"
+    (folder / "data").mkdir(parents=True)
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(40))
+    (folder / "data" / "my.csv").write_text("a,b,label\n" + rows + "\n")
+    (folder / "search.toml").write_text(
+        '[search]\nname = "rel"\n[data]\ndataset = "data/my.csv"\n[train]\nepochs = 1\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("..") / "project" / "search.toml")
+    assert Path(config.data.dataset) == (folder / "data" / "my.csv").resolve()
+    assert load_search_data(config).X_train.shape[0] == 2
+    builtin = folder / "builtin.toml"
+    builtin.write_text('[search]\nname = "b"\n[data]\ndataset = "flower:m=40"\n')
+    assert load_config(builtin).data.dataset == "flower:m=40"
+    missing = folder / "missing.toml"
+    missing.write_text('[search]\nname = "m"\n[data]\ndataset = "nope.csv"\n')
+    with pytest.raises(ConfigError) as info:
+        load_search_data(load_config(missing))
+    assert str(folder / "nope.csv") in str(info.value) and info.value.field == "data.dataset"

@@ -1,0 +1,167 @@
+"""The search definition as values: the [search], [data], [train] and [space] sections, validated.
+
+Built by :func:`hpsearch.searcher._parse.parse_config` (from a TOML file through ``load_config``,
+or from the stored form through :meth:`SearchConfig.from_stored`). Settings keep the users' words
+(``lambda``, not the trainer's ``lambd``): in [train], in each searched parameter's name, and so
+in Optuna's parameter names and the stored trial params. Only where a ``TrainConfig`` is built are
+they renamed, by :func:`hpsearch.searcher._names.trainer_settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpsearch.errors import UserInputError
+
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
+PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
+
+# What a search may optimise (a trial reports each at its end), and the direction that makes
+# each better by default. A pruner can watch those the trainer also measures every epoch
+# (``hpsearch.trainer.EPOCH_METRICS``).
+OBJECTIVES: dict[str, str] = {
+    "dev_accuracy": "maximize",
+    "dev_loss": "minimize",
+    "train_accuracy": "maximize",
+    "train_loss": "minimize",
+    "n_params": "minimize",
+    "train_seconds": "minimize",
+}
+
+
+class ConfigError(UserInputError):
+    """A search definition that cannot run; the message names the key, ``field`` holds it
+    (``space.learning_rate.low``)."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched hyperparameter, named in the users' words (``lambda``).
+
+    ``kind`` is float, int or categorical. ``one_minus_log`` samples ``1 - value`` on a log scale
+    (momentum's beta: 0.9 -> 0.999 evenly over decades of 1 - beta). ``per_layer`` (units only)
+    samples one value per hidden layer, conditional on the number of layers.
+    """
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    one_minus_log: bool = False
+    per_layer: bool = False
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The [search] section."""
+
+    name: str
+    trials: int = 20  # trial budget: finished trials (complete, pruned or failed on their own)
+    workers: int | None = None  # trials in flight; None = cluster CPUs // cpus_per_trial
+    cpus_per_trial: int = 1  # Ray num_cpus per trial, and BLAS threads in the trial
+    sampler: str = "tpe"
+    sampler_options: dict[str, Any] = field(default_factory=dict)
+    pruner: str = "median"
+    pruner_options: dict[str, Any] = field(default_factory=dict)
+    objectives: tuple[str, ...] = ("dev_accuracy",)
+    directions: tuple[str, ...] = ("maximize",)
+    seed: int | None = 0
+    trial_timeout: float = 0.0  # seconds; 0 = no limit
+    retries: int = 1  # re-runs of a trial whose worker or node was lost
+    memory_limit_mb: float = 0.0  # refuse trials estimated above this; 0 = no limit
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The [data] section: which dataset and how it is split."""
+
+    dataset: str = "digits"  # a built-in name or a path (absolute once loaded from a file)
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    normalize: str = "standard"
+    label_column: str | None = None
+    max_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A whole search definition, validated."""
+
+    search: SearchSettings
+    data: DataSettings
+    train: dict[str, Any]  # fixed trainer settings, in the users' words (``lambda``)
+    space: tuple[ParamSpec, ...]
+    source: str = ""  # the file it came from, for messages
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.search.objectives) > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition in the file's own shape, JSON-able; ``parse_config`` reads it back.
+
+        Stored with the search. It holds no secrets: the storage URL is never part of it.
+        """
+        search = dataclasses.asdict(self.search)
+        search["objective"] = list(search.pop("objectives"))
+        search["direction"] = list(search.pop("directions"))
+        search = {k: v for k, v in search.items() if v is not None}
+        data = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self.data).items()
+        }
+        return {
+            "search": search,
+            "data": {k: v for k, v in data.items() if v is not None},
+            "train": {k: list(v) if isinstance(v, tuple) else v for k, v in self.train.items()},
+            "space": {p.name: _spec_dict(p) for p in self.space},
+        }
+
+    @classmethod
+    def from_stored(cls, stored: Any) -> SearchConfig:
+        """The definition stored with a search (a ``SearchRecord`` or its ``config`` dict).
+
+        The one place a stored definition is parsed: resume, replay, predict and analysis all
+        come through here, so older stored forms (``lambd`` for ``lambda``) read the same way.
+
+        Raises:
+            ConfigError: the stored definition is not valid with this version of hpsearch.
+        """
+        from hpsearch.searcher._parse import parse_config
+
+        raw = stored if isinstance(stored, Mapping) else stored.config
+        return parse_config(dict(raw), source="database")
+
+    def with_overrides(self, **overrides: Any) -> SearchConfig:
+        """A copy with [search] fields replaced (command-line flags win over the file)."""
+        from hpsearch.searcher._parse import parse_config
+
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        raw = self.to_dict()
+        raw["search"] = raw["search"] | given
+        return parse_config(raw, source=self.source)
+
+
+def _spec_dict(p: ParamSpec) -> dict[str, Any]:
+    """One [space] entry in the file's shape."""
+    spec: dict[str, Any] = {"type": p.kind}
+    if p.kind == "categorical":
+        spec["choices"] = list(p.choices)
+    else:
+        spec["low"], spec["high"] = p.low, p.high
+        if p.log:
+            spec["log"] = True
+        if p.step is not None:
+            spec["step"] = p.step
+        if p.one_minus_log:
+            spec["one_minus_log"] = True
+    if p.per_layer:
+        spec["per_layer"] = True
+    return spec
