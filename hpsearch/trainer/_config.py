@@ -100,7 +100,8 @@ class TrainConfig:
         if unknown:
             raise TrainerInputError(
                 f"train config: unknown setting {unknown[0]!r}; expected one of "
-                + ", ".join(sorted(known))
+                + ", ".join(sorted(known)),
+                field=unknown[0],
             )
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**values)
@@ -133,7 +134,7 @@ def _normalize(config: TrainConfig) -> None:
 
 
 def _fail(field: str, expected: str, got: object) -> None:
-    raise TrainerInputError(f"TrainConfig.{field}: expected {expected}, got {got!r}")
+    raise TrainerInputError(f"TrainConfig.{field}: expected {expected}, got {got!r}", field=field)
 
 
 def _is_int(value: object) -> bool:

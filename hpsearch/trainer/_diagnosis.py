@@ -46,11 +46,11 @@ def bias_variance(
     ):
         if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 1):
             raise TrainerInputError(
-                f"bias_variance: {name} expected a number in [0, 1], got {value!r}"
+                f"bias_variance: {name} expected a number in [0, 1], got {value!r}", field=name
             )
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise TrainerInputError(
-            f"bias_variance: tolerance expected a number >= 0, got {tolerance!r}"
+            f"bias_variance: tolerance expected a number >= 0, got {tolerance!r}", field="tolerance"
         )
     avoidable_bias = train_error - bayes_error
     variance = dev_error - train_error

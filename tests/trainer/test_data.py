@@ -9,9 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hpsearch.trainer._errors import DatasetError
 from hpsearch.trainer.data import (
     Dataset,
     Normalizer,
+    _bundled,
+    _idx,
     load_dataset,
     make_circles,
     make_dataset,
@@ -20,8 +23,6 @@ from hpsearch.trainer.data import (
     stratified_split,
     write_idx,
 )
-from hpsearch.trainer.data import _bundled, _idx
-from hpsearch.trainer._errors import DatasetError, TrainerInputError
 
 
 def _all_y(d: Dataset) -> np.ndarray:
@@ -80,8 +81,9 @@ def test_generated_datasets_are_seeded_and_balanced(name, m, n_classes):
 def test_generator_options_and_their_errors():
     d = load_dataset("moons:m=1000,noise=0.05", normalize="none")
     assert _m(d) == 1000
-    with pytest.raises(DatasetError, match="unknown option 'petals'"):
+    with pytest.raises(DatasetError, match="unknown option 'petals'") as info:
         load_dataset("flower:petals=3")
+    assert info.value.field == "dataset"
     with pytest.raises(DatasetError, match="noise must be float"):
         load_dataset("moons:noise=lots")
     with pytest.raises(DatasetError, match="takes no options"):
@@ -252,111 +254,6 @@ def test_fashion_mnist_real_files():
     assert _all_X(d).min() >= 0.0 and _all_X(d).max() == pytest.approx(1.0)
 
 
-# --- the user's files ---------------------------------------------------------------------------
-
-
-def test_npz_rows_are_samples_and_are_transposed(tmp_path):
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(90, 5))
-    y = np.repeat(["cat", "dog", "emu"], 30)
-    np.savez(tmp_path / "rows.npz", X=X, y=y)
-    d = load_dataset(str(tmp_path / "rows.npz"), normalize="none", dtype="float64")
-    assert d.n_x == 5 and _m(d) == 90 and d.classes == ("cat", "dog", "emu")
-    # every sample (column) of the dataset is a row of the file, with its own label
-    lookup = {tuple(row): label for row, label in zip(X, y, strict=True)}
-    for col, k in zip(d.X_train.T, d.y_train, strict=True):
-        assert lookup[tuple(col)] == d.classes[k]
-    np.savez(tmp_path / "cols.npz", X=X.T, y=y[None, :])  # Ng-style (n_x, m) and (1, m)
-    assert load_dataset(str(tmp_path / "cols.npz")).n_x == 5
-    np.savez(tmp_path / "imgs.npz", X=rng.integers(0, 255, (60, 4, 4)), y=np.arange(60) % 2)
-    assert load_dataset(str(tmp_path / "imgs.npz")).n_x == 16
-
-
-@pytest.mark.parametrize(
-    ("arrays", "message"),
-    [
-        ({"X": np.zeros((10, 2))}, "no array named 'y'"),
-        ({"X": np.zeros((10, 2)), "y": np.arange(11) % 2}, r"shape \(10, 2\) does not match y"),
-        ({"X": np.full((10, 2), np.nan), "y": np.arange(10) % 2}, "NaN or inf"),
-        ({"X": np.array([[np.inf, 0]] * 10), "y": np.arange(10) % 2}, "NaN or inf"),
-        ({"X": np.zeros((10, 2)), "y": np.ones(10)}, "only one class"),
-        ({"X": np.zeros((10, 2)), "y": np.zeros((10, 2))}, "y must be 1-D"),
-        ({"X": np.array([["a", "b"]] * 10), "y": np.arange(10) % 2}, "X must be numeric"),
-        ({"X": np.zeros((0, 2)), "y": np.zeros(0)}, "empty"),
-    ],
-)
-def test_bad_npz_files(tmp_path, arrays, message):
-    path = tmp_path / "bad.npz"
-    np.savez(path, **arrays)
-    with pytest.raises(DatasetError, match=message) as info:
-        load_dataset(str(path))
-    assert "bad.npz" in str(info.value) and "\n" not in str(info.value)
-
-
-def test_npz_that_is_not_a_zip(tmp_path):
-    path = tmp_path / "junk.npz"
-    path.write_text("hello")
-    with pytest.raises(DatasetError, match=r"junk\.npz: not a readable \.npz"):
-        load_dataset(str(path))
-
-
-def _csv_text(rows: int = 12, label: str = "label") -> str:
-    lines = [f"height,weight,{label}"]
-    lines += [f"{1.5 + i / 10},{60 + i},{'ab'[i % 2]}" for i in range(rows)]
-    return "\n".join(lines) + "\n"
-
-
-def test_csv_default_and_named_label_columns(tmp_path):
-    path = tmp_path / "people.csv"
-    path.write_text(_csv_text())
-    d = load_dataset(str(path), normalize="none", dtype="float64")
-    assert d.n_x == 2 and d.classes == ("a", "b") and _m(d) == 12
-    assert np.all(_all_X(d)[1] >= 60) and d.name == "people"
-    path.write_text(_csv_text(label="Target"))
-    assert load_dataset(str(path)).classes == ("a", "b")
-    path.write_text("kind,x1,x2\n" + "".join(f"{i % 3},{i},{i * i}\n" for i in range(30)))
-    d = load_dataset(str(path), label_column="kind")
-    assert d.classes == ("0", "1", "2") and d.n_x == 2
-
-
-@pytest.mark.parametrize(
-    ("text", "label_column", "message"),
-    [
-        (_csv_text(), "species", "label_column 'species' is not a column"),
-        ("a,b\n1,2\n3,4\n", None, "no label column named label/target/y/class.*label_column"),
-        (_csv_text().replace("1.8,63", "tall,63"), None, "column 'height' line 5: 'tall' is not"),
-        (_csv_text().replace("1.8,63", ",63"), None, "column 'height' line 5 is empty"),
-        (_csv_text().replace("1.8,63", "nan,63"), None, "column 'height' line 5: 'nan' is not a"),
-        (_csv_text().replace(",63,", ",inf,"), None, "column 'weight' line 5: 'inf' is not a fin"),
-        (_csv_text().replace("1.8,63,b", "1.8,63"), None, "line 5 has 2 fields, the header has 3"),
-        (_csv_text().replace(",a\n", ",b\n"), None, r"only one class \(b\)"),
-        (_csv_text().replace("63,b", "63,"), None, "label column 'label' line 5 is empty"),
-        ("height,weight,label\n", None, "header only"),
-        ("\n\n", None, "empty file"),
-    ],
-)
-def test_bad_csv_files(tmp_path, text, label_column, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(DatasetError, match=message) as info:
-        load_dataset(str(path), label_column=label_column)
-    assert "bad.csv" in str(info.value) and "\n" not in str(info.value)
-
-
-def test_missing_empty_and_unknown_files(tmp_path):
-    with pytest.raises(DatasetError, match=r"unknown dataset 'nosuch\.csv'.*no such file"):
-        load_dataset("nosuch.csv")
-    with pytest.raises(DatasetError, match="not a built-in"):
-        load_dataset("imagenet")
-    (tmp_path / "e.npz").write_bytes(b"")
-    with pytest.raises(DatasetError, match=r"e\.npz: empty file"):
-        load_dataset(str(tmp_path / "e.npz"))
-    (tmp_path / "d.txt").write_text("1,2\n")
-    with pytest.raises(DatasetError, match=r"unsupported file type '\.txt'"):
-        load_dataset(str(tmp_path / "d.txt"))
-    assert issubclass(DatasetError, TrainerInputError)
-
-
 # --- options, splits, normaliser, fingerprint --------------------------------------------------
 
 
@@ -374,8 +271,9 @@ def test_missing_empty_and_unknown_files(tmp_path):
     ],
 )
 def test_bad_options(kwargs, message):
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(DatasetError, match=message) as info:
         load_dataset("iris", **kwargs)
+    assert info.value.field == next(iter(kwargs))  # the option's name, for the caller's flag
 
 
 def test_two_fractions_mean_no_test_split():
@@ -385,8 +283,9 @@ def test_two_fractions_mean_no_test_split():
 
 def test_too_few_samples_for_the_split():
     X = np.arange(4.0)[None, :]
-    with pytest.raises(DatasetError, match="too few samples"):
+    with pytest.raises(DatasetError, match="too few samples") as info:
         make_dataset(X, np.array([0, 0, 1, 1]), split=(0.9, 0.05, 0.05))
+    assert info.value.field == "split"
     d = make_dataset(np.arange(6.0)[None, :], np.array([0, 0, 0, 1, 1, 1]), split=(0.9, 0.05, 0.05))
     assert [len(d.y_train), len(d.y_dev), len(d.y_test)] == [2, 2, 2]  # each class everywhere
 

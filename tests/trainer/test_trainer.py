@@ -79,6 +79,7 @@ def test_bad_config_values_name_the_field(field, value):
     with pytest.raises(TrainerInputError, match=rf"TrainConfig\.{field}: expected") as e:
         TrainConfig(**{"layers": 2, field: value})
     assert "\n" not in str(e.value)
+    assert e.value.field == field  # callers map it to their own flag or key, not the text
 
 
 def test_zero_init_is_refused():
@@ -98,8 +99,9 @@ def test_config_dict_round_trip_and_unknown_key():
     d = cfg.to_dict()
     assert d["units"] == [8, 4, 2]
     assert TrainConfig.from_dict(d) == cfg
-    with pytest.raises(TrainerInputError, match="unknown setting 'lr'"):
+    with pytest.raises(TrainerInputError, match="unknown setting 'lr'") as e:
         TrainConfig.from_dict({"lr": 0.1})
+    assert e.value.field == "lr"
 
 
 def test_numpy_scalars_and_lists_become_plain_values():
