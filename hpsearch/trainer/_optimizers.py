@@ -4,6 +4,10 @@ Each optimizer is a small class whose state is keyed by parameter name and which
 parameter arrays in place. Updates are written as a few in-place array operations on
 preallocated buffers: they run once per mini-batch on every weight, so a temporary array per
 operation would cost about as much as the matrix products of a small network.
+
+The course's own lines (``v = beta1*v + (1-beta1)*dW``, ``v_hat = v / (1 - beta1**t)``, ...) are
+in :mod:`hpsearch.trainer._optimizers_reference`; a test runs both and requires the same
+parameters to ~1e-12. Each fused line below says which part of the course's formula it computes.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ def learning_rate_at(config: TrainConfig, epoch: int) -> float:
 
 
 class GradientDescent:
-    """W -= lr * dW."""
+    """W = W - lr * dW."""
 
     def __init__(self) -> None:
         self.t = 0
@@ -42,8 +46,8 @@ class GradientDescent:
         self.t += 1
         for name, g in grads.items():
             step = _buffer(self._step, name, g)
-            np.multiply(g, learning_rate, out=step)
-            params[name] -= step
+            np.multiply(g, learning_rate, out=step)  # step = lr dW
+            params[name] -= step  # W = W - lr dW
 
 
 class Momentum:
@@ -62,12 +66,11 @@ class Momentum:
         for name, g in grads.items():
             v = _state(self.v, name, g)
             step = _buffer(self._step, name, g)
-            # v += (1 - beta) (g - v)  ==  beta v + (1 - beta) g
-            np.subtract(g, v, out=step)
-            step *= 1.0 - self.beta
-            v += step
-            np.multiply(v, learning_rate, out=step)
-            params[name] -= step
+            np.subtract(g, v, out=step)  # step = dW - v
+            step *= 1.0 - self.beta  # step = (1 - beta) (dW - v)
+            v += step  # v = v + (1 - beta) (dW - v) = beta v + (1 - beta) dW
+            np.multiply(v, learning_rate, out=step)  # step = lr v
+            params[name] -= step  # W = W - lr v
 
 
 class RMSprop:
@@ -87,15 +90,15 @@ class RMSprop:
         for name, g in grads.items():
             s = _state(self.s, name, g)
             step = _buffer(self._step, name, g)
-            np.multiply(g, g, out=step)  # s += (1 - beta2) (g^2 - s)
-            step -= s
-            step *= 1.0 - self.beta2
-            s += step
-            np.sqrt(s, out=step)
-            step += self.epsilon
-            np.divide(g, step, out=step)
-            step *= learning_rate
-            params[name] -= step
+            np.multiply(g, g, out=step)  # step = dW**2
+            step -= s  # step = dW**2 - s
+            step *= 1.0 - self.beta2  # step = (1 - beta2) (dW**2 - s)
+            s += step  # s = s + (1 - beta2) (dW**2 - s) = beta2 s + (1 - beta2) dW**2
+            np.sqrt(s, out=step)  # step = sqrt(s)
+            step += self.epsilon  # step = sqrt(s) + eps
+            np.divide(g, step, out=step)  # step = dW / (sqrt(s) + eps)
+            step *= learning_rate  # step = lr dW / (sqrt(s) + eps)
+            params[name] -= step  # W = W - lr dW / (sqrt(s) + eps)
 
 
 class Adam:
@@ -105,9 +108,20 @@ class Adam:
         s = beta2 s + (1 - beta2) dW^2        s_hat = s / (1 - beta2^t)
         W -= lr * v_hat / (sqrt(s_hat) + eps)
 
-    Stored are v / (1 - beta1) and s / (1 - beta2) (``self.v``, ``self.s``) so that each moment
-    update is one scale and one add: v' = beta1 v' + dW. The constant factors are folded into
-    the step size and epsilon below; the result is the update above.
+    Stored are v' = v / (1 - beta1) and s' = s / (1 - beta2) (``self.v``, ``self.s``) so that
+    each moment update is one scale and one add. Dividing the course's moment updates by
+    (1 - beta1) and (1 - beta2):
+
+        v' = beta1 v' + dW                    s' = beta2 s' + dW^2
+
+    With c1 = (1 - beta1) / (1 - beta1^t) and c2 = (1 - beta2) / (1 - beta2^t) the corrected
+    moments are v_hat = c1 v' and s_hat = c2 s', so the update is
+
+        lr v_hat / (sqrt(s_hat) + eps) = lr c1 v' / (sqrt(c2) sqrt(s') + eps)
+                                       = (lr c1 / sqrt(c2)) v' / (sqrt(s') + eps / sqrt(c2))
+                                       = step_size v' / (sqrt(s') + eps_hat)
+
+    two scalars per step (``step_size``, ``eps_hat``) instead of two bias-corrected arrays.
     """
 
     def __init__(self, beta1: float, beta2: float, epsilon: float) -> None:
@@ -124,28 +138,26 @@ class Adam:
     ) -> None:
         self.t += 1
         t, b1, b2 = self.t, self.beta1, self.beta2
-        bias_correction1 = 1.0 - b1**t
-        bias_correction2 = 1.0 - b2**t
-        # v_hat = c1 v', s_hat = c2 s'; update = lr c1 v' / (sqrt(c2) sqrt(s') + eps)
-        #                                      = step_size v' / (sqrt(s') + eps / sqrt(c2))
-        c1 = (1.0 - b1) / bias_correction1
-        sqrt_c2 = math.sqrt((1.0 - b2) / bias_correction2)
-        step_size = learning_rate * c1 / sqrt_c2
-        eps_hat = self.epsilon / sqrt_c2
+        bias_correction1 = 1.0 - b1**t  # v_hat = v / (1 - beta1**t)
+        bias_correction2 = 1.0 - b2**t  # s_hat = s / (1 - beta2**t)
+        c1 = (1.0 - b1) / bias_correction1  # v_hat = c1 v'  (v = (1 - beta1) v')
+        sqrt_c2 = math.sqrt((1.0 - b2) / bias_correction2)  # sqrt(s_hat) = sqrt_c2 sqrt(s')
+        step_size = learning_rate * c1 / sqrt_c2  # lr v_hat / sqrt(s_hat) = step_size v'/sqrt(s')
+        eps_hat = self.epsilon / sqrt_c2  # eps, divided by sqrt_c2 with the rest
         for name, g in grads.items():
             v = _state(self.v, name, g)
             s = _state(self.s, name, g)
             step = _buffer(self._step, name, g)
-            v *= b1  # v' = beta1 v' + g
-            v += g
-            np.multiply(g, g, out=step)  # s' = beta2 s' + g^2
-            s *= b2
-            s += step
-            np.sqrt(s, out=step)  # step = step_size v' / (sqrt(s') + eps_hat)
-            step += eps_hat
-            np.divide(v, step, out=step)
-            step *= step_size
-            params[name] -= step
+            v *= b1  # v' = beta1 v'
+            v += g  # v' = beta1 v' + dW  (v = beta1 v + (1 - beta1) dW, over 1 - beta1)
+            np.multiply(g, g, out=step)  # step = dW**2
+            s *= b2  # s' = beta2 s'
+            s += step  # s' = beta2 s' + dW**2  (s = beta2 s + (1 - beta2) dW**2, over 1 - beta2)
+            np.sqrt(s, out=step)  # step = sqrt(s')
+            step += eps_hat  # step = sqrt(s') + eps_hat  = (sqrt(s_hat) + eps) / sqrt_c2
+            np.divide(v, step, out=step)  # step = v' / (sqrt(s') + eps_hat)
+            step *= step_size  # step = lr v_hat / (sqrt(s_hat) + eps)
+            params[name] -= step  # W = W - lr v_hat / (sqrt(s_hat) + eps)
 
 
 Optimizer = GradientDescent | Momentum | RMSprop | Adam

@@ -26,8 +26,7 @@ from hpsearch.trainer._losses import (
     categorical_cross_entropy,
     softmax,
 )
-from hpsearch.trainer._optimizers import Adam, GradientDescent, Momentum, RMSprop
-from hpsearch.trainer._optimizers import learning_rate_at as lr_at
+from hpsearch.trainer._optimizers import GradientDescent
 from hpsearch.trainer._propagation import NetSpec, backward_propagation, forward_propagation
 from hpsearch.trainer._train import MiniBatchTrainer
 
@@ -118,7 +117,7 @@ def test_layer_dims():
     assert TrainConfig(layers=0).layer_dims(3, 4) == [3, 4]
 
 
-# --- losses and optimizers ------------------------------------------------------------------
+# --- losses ---------------------------------------------------------------------------------
 
 
 def test_losses_are_stable_for_huge_logits():
@@ -146,55 +145,6 @@ def test_losses_match_the_textbook_formulas_for_moderate_logits():
     P = np.exp(Zc) / np.exp(Zc).sum(axis=0)
     expected = -np.mean(np.log(P[yc, np.arange(20)]))
     assert categorical_cross_entropy(Zc, yc) == pytest.approx(expected, rel=1e-12)
-
-
-def textbook_adam(theta, grads, lr, b1, b2, eps):
-    v = np.zeros_like(theta)
-    s = np.zeros_like(theta)
-    for t, g in enumerate(grads, start=1):
-        v = b1 * v + (1 - b1) * g
-        s = b2 * s + (1 - b2) * g**2
-        v_hat = v / (1 - b1**t)
-        s_hat = s / (1 - b2**t)
-        theta = theta - lr * v_hat / (np.sqrt(s_hat) + eps)
-    return theta
-
-
-@pytest.mark.parametrize("name", ["gd", "momentum", "rmsprop", "adam"])
-def test_optimizers_match_the_textbook_updates(name):
-    rng = np.random.default_rng(3)
-    theta0 = rng.standard_normal((3, 4))
-    grads = [rng.standard_normal((3, 4)) * 10.0 ** rng.integers(-3, 2) for _ in range(6)]
-    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
-    theta, v, s = theta0.copy(), np.zeros_like(theta0), np.zeros_like(theta0)
-    if name == "adam":
-        expected = textbook_adam(theta0, grads, lr, b1, b2, eps)
-        opt = Adam(b1, b2, eps)
-    else:
-        for g in grads:
-            if name == "gd":
-                theta = theta - lr * g
-            elif name == "momentum":
-                v = b1 * v + (1 - b1) * g
-                theta = theta - lr * v
-            else:
-                s = b2 * s + (1 - b2) * g**2
-                theta = theta - lr * g / (np.sqrt(s) + eps)
-        expected = theta
-        opt = {"gd": GradientDescent(), "momentum": Momentum(b1), "rmsprop": RMSprop(b2, eps)}[name]
-    params = {"W1": theta0.copy()}
-    for g in grads:
-        opt.update(params, {"W1": g}, lr)
-    assert opt.t == len(grads)
-    np.testing.assert_allclose(params["W1"], expected, rtol=1e-10, atol=1e-12)
-
-
-def test_learning_rate_decay():
-    inv = TrainConfig(learning_rate=0.1, lr_decay="inverse_time", decay_rate=1.0)
-    assert [lr_at(inv, e) for e in range(3)] == pytest.approx([0.1, 0.05, 0.1 / 3])
-    exp = TrainConfig(learning_rate=0.1, lr_decay="exponential", decay_rate=0.95)
-    assert [lr_at(exp, e) for e in range(3)] == pytest.approx([0.1, 0.095, 0.09025])
-    assert lr_at(TrainConfig(learning_rate=0.1), 7) == 0.1
 
 
 # --- symmetry, dropout, batch norm ----------------------------------------------------------
