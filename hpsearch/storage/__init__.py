@@ -26,6 +26,7 @@ This package never imports ray or optuna.
 
 from __future__ import annotations
 
+from hpsearch.storage._convert import strip_secrets
 from hpsearch.storage._errors import (
     BadDatabaseURLError,
     DatabaseNotFoundError,
@@ -40,6 +41,7 @@ from hpsearch.storage._errors import (
     TrialNotFoundError,
 )
 from hpsearch.storage._models import FailReason, SearchStatus, TrialState
+from hpsearch.storage._open import database_revision, open_storage, upgrade_database
 from hpsearch.storage._records import (
     EpochRecord,
     LeaseHolder,
@@ -49,13 +51,7 @@ from hpsearch.storage._records import (
     TrialRecord,
 )
 from hpsearch.storage._schema import head_revision
-from hpsearch.storage._storage import (
-    Storage,
-    database_revision,
-    open_storage,
-    strip_secrets,
-    upgrade_database,
-)
+from hpsearch.storage._storage import Storage
 from hpsearch.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_storage_url
 
 resolve_url = resolve_storage_url  # the name used in docs/CONTRACTS.md

@@ -1,0 +1,96 @@
+"""Opening the results database: :func:`open_storage`, :func:`upgrade_database`,
+:func:`database_revision`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from hpsearch.storage import _schema
+from hpsearch.storage._errors import DatabaseNotFoundError
+from hpsearch.storage._storage import Storage
+from hpsearch.storage._url import make_engine, normalize_url, resolve_storage_url
+
+
+def open_storage(
+    url: str | None = None,
+    *,
+    create: bool = True,
+    max_retries: int = 5,
+    retry_backoff_s: float = 0.05,
+    create_schema: bool = True,
+    sqlite_busy_timeout_s: float = 30.0,
+) -> Storage:
+    """Open the results database, creating hpsearch's schema at head in a fresh database.
+
+    ``url``: ``None`` -> env ``HPSEARCH_STORAGE`` -> ``sqlite:///hpsearch.db``; ``postgresql://``
+    means psycopg 3. With ``create=False`` (read-only commands) a SQLite file that does not exist
+    is an error and nothing is created on disk. Transient errors are retried ``max_retries``
+    times with exponential back-off starting at ``retry_backoff_s``; SQLite itself first waits
+    up to ``sqlite_busy_timeout_s`` for a lock. ``create_schema=False`` only reads the schema
+    revision (for :func:`upgrade_database` and :func:`database_revision`).
+
+    Raises:
+        BadDatabaseURLError: bad URL, unsupported driver, wrong password, unknown database.
+        DatabaseNotFoundError: ``create=False`` and the SQLite file does not exist.
+        DatabaseUnavailableError: the server cannot be reached (after the retries).
+        SchemaVersionError: the database is at another schema revision (run `hpsearch db upgrade`).
+    """
+    parsed = normalize_url(resolve_storage_url(url))
+    if not create:
+        _require_sqlite_file(parsed)
+    engine = make_engine(parsed, sqlite_busy_timeout_s=sqlite_busy_timeout_s)
+    storage = Storage(engine, max_retries=max_retries, retry_backoff_s=retry_backoff_s)
+    try:
+        if create_schema:
+            storage._run(lambda s: _schema.ensure_schema(s.connection(), storage.url))
+        else:
+            storage._run(lambda s: _schema.current_revision(s.connection()))
+    except BaseException:
+        storage.close()
+        raise
+    return storage
+
+
+def _require_sqlite_file(url: URL) -> None:
+    """Raise DatabaseNotFoundError when ``url`` names a SQLite file that does not exist."""
+    if url.get_backend_name() != "sqlite" or url.query.get("uri") in ("true", "1"):
+        return
+    name = url.database
+    if not name or name == ":memory:":
+        return
+    path = Path(name).resolve()
+    if not path.exists():
+        raise DatabaseNotFoundError(
+            f"database file not found: {path} (run a search first, or pass --storage)",
+            field="storage",
+        )
+
+
+def upgrade_database(url: str | None = None) -> tuple[str | None, str]:
+    """Migrate the database to the newest schema; returns (revision before, revision after).
+
+    Raises:
+        BadDatabaseURLError, DatabaseUnavailableError: as :func:`open_storage`.
+        StorageError: the migration failed (the database is left at its old revision).
+    """
+    with open_storage(url, create_schema=False) as storage:
+
+        def run(s: Session) -> tuple[str | None, str]:
+            before = _schema.current_revision(s.connection())
+            _schema.upgrade(s.connection())
+            return before, _schema.head_revision()
+
+        return storage._run(run)
+
+
+def database_revision(url: str | None = None) -> tuple[str | None, str]:
+    """(the database's schema revision or None if never created, this hpsearch's head revision).
+
+    Raises:
+        BadDatabaseURLError, DatabaseUnavailableError: as :func:`open_storage`.
+    """
+    with open_storage(url, create_schema=False) as storage:
+        return storage.schema_revision(), _schema.head_revision()

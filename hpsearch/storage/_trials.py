@@ -1,0 +1,195 @@
+"""The trial writes: start (or restart) a trial row, the attempt fence, finish, epoch upsert.
+
+Each function runs inside the caller's transaction; :class:`hpsearch.storage.Storage` wraps them.
+Every write of a running trial is fenced by its ``attempt``: a write of an older attempt (a worker
+that was given up on and retried elsewhere) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from hpsearch.storage._convert import set_trial_floats, trial_floats, utc
+from hpsearch.storage._errors import TrialNotFoundError
+from hpsearch.storage._floats import encode_list, finite_or_none
+from hpsearch.storage._models import (
+    EPOCH_FLOATS,
+    TRIAL_FLOATS,
+    EpochRow,
+    FailReason,
+    TrialParamRow,
+    TrialRow,
+    TrialState,
+)
+from hpsearch.storage._records import TrialOutcome
+
+log = logging.getLogger("hpsearch.storage")
+
+# the columns a finished attempt filled in, cleared when the trial starts again
+RESULT_FIELDS = (
+    *TRIAL_FLOATS,
+    "epochs_run",
+    "n_params",
+    "diagnosis",
+    "fail_reason",
+    "error_text",
+    "diverged_epoch",
+    "objective",
+    "objective_values",
+    "finished_at",
+    "nonfinite",
+)
+OUTCOME_FLOATS = (
+    "train_loss",
+    "train_accuracy",
+    "dev_loss",
+    "dev_accuracy",
+    "avoidable_bias",
+    "variance",
+    "startup_s",
+    "train_s",
+    "report_s",
+)
+OUTCOME_OTHERS = ("epochs_run", "n_params", "diagnosis", "error_text", "diverged_epoch")
+
+
+def for_update(stmt: Select[Any]) -> Select[Any]:
+    """Row locks on PostgreSQL; SQLite ignores FOR UPDATE (its writes are serialised anyway)."""
+    return stmt.with_for_update()
+
+
+def fence(s: Session, trial_id: int, attempt: int | None, *, action: str) -> bool:
+    """Lock the trial's row and check the attempt fence: True when ``attempt`` is the stored
+    attempt (or None: no fence), False (logged) for a stale one.
+
+    Raises:
+        TrialNotFoundError: no such trial.
+    """
+    stored = s.scalar(for_update(select(TrialRow.attempt).where(TrialRow.id == trial_id)))
+    if stored is None:
+        raise TrialNotFoundError(f"no trial with id {trial_id}")
+    if attempt is not None and attempt != stored:
+        log.info("%s of trial %s attempt %s ignored (now %s)", action, trial_id, attempt, stored)
+        return False
+    return True
+
+
+def start(
+    s: Session,
+    search_id: int,
+    number: int,
+    *,
+    attempt: int,
+    params: dict[str, Any],
+    param_rows: Sequence[Mapping[str, Any]],
+    details: Mapping[str, Any],
+    now: datetime,
+) -> int:
+    """Insert trial ``number``, or reset its row for a new attempt (results and, for another
+    attempt, epochs cleared); a stale attempt changes nothing. Returns the trial's id."""
+    row = s.scalar(
+        for_update(
+            select(TrialRow).where(TrialRow.search_id == search_id, TrialRow.number == number)
+        )
+    )
+    if row is not None and attempt < row.attempt:
+        log.info("trial %s attempt %s is stale (stored %s)", number, attempt, row.attempt)
+        return row.id
+    if row is None:
+        row = TrialRow(search_id=search_id, number=number)
+        s.add(row)
+    else:
+        if attempt != row.attempt:
+            s.execute(delete(EpochRow.__table__).where(EpochRow.trial_id == row.id))
+        for name in RESULT_FIELDS:
+            setattr(row, name, None)
+        s.execute(delete(TrialParamRow.__table__).where(TrialParamRow.trial_id == row.id))
+    row.state, row.attempt, row.params, row.started_at = TrialState.RUNNING, attempt, params, now
+    for name, value in details.items():
+        setattr(row, name, value)
+    s.flush()
+    if param_rows:
+        s.execute(TrialParamRow.__table__.insert(), [{"trial_id": row.id, **p} for p in param_rows])
+    return row.id
+
+
+def start_details(
+    *,
+    seed: int | None = None,
+    node_id: str | None = None,
+    worker_id: str | None = None,
+    queue_s: float | None = None,
+    startup_s: float | None = None,
+    environment: Mapping[str, Any] | None = None,
+    dataset_hash: str | None = None,
+) -> dict[str, Any]:
+    """Column values for where and how a trial runs (non-finite timings dropped)."""
+    return {
+        "seed": seed,
+        "node_id": node_id,
+        "worker_id": worker_id,
+        "queue_s": finite_or_none(queue_s),
+        "startup_s": finite_or_none(startup_s),
+        "environment": dict(environment) if environment is not None else None,
+        "dataset_hash": dataset_hash,
+    }
+
+
+def check_outcome(outcome: TrialOutcome) -> tuple[TrialState, FailReason | None]:
+    """The outcome's state and fail reason as enums.
+
+    Raises:
+        ValueError: the state is RUNNING or unknown, or the fail reason is unknown.
+    """
+    state = TrialState(outcome.state)
+    if not state.is_finished():
+        raise ValueError("The value of `state` should be complete, pruned or failed.")
+    reason = FailReason(outcome.fail_reason) if outcome.fail_reason is not None else None
+    return state, reason
+
+
+def finish(row: TrialRow, outcome: TrialOutcome, now: datetime) -> None:
+    """Write ``outcome`` into a fenced trial row; None fields keep the stored values and
+    ``duration_s`` (when not stored yet) is ``now`` minus the start, on the database clock."""
+    state, reason = check_outcome(outcome)
+    floats = trial_floats(row)
+    for name in OUTCOME_FLOATS:
+        value = getattr(outcome, name)
+        if value is not None:
+            floats[name] = value
+    started = utc(row.started_at)
+    if floats.get("duration_s") is None and started is not None:
+        floats["duration_s"] = (now - started).total_seconds()
+    set_trial_floats(row, floats)
+    others: dict[str, Any] = {name: getattr(outcome, name) for name in OUTCOME_OTHERS}
+    others["fail_reason"] = reason
+    for name, value in others.items():
+        if value is not None:
+            setattr(row, name, value)
+    row.state, row.finished_at = state, now
+    if outcome.values:
+        row.objective_values = encode_list(outcome.values)
+        row.objective = finite_or_none(outcome.values[0])
+
+
+def epoch_upsert(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    """The dialect's INSERT ... ON CONFLICT (trial_id, epoch) DO UPDATE, compiled once by
+    SQLAlchemy Core, for the driver's executemany (no per-row bind processing: the values are
+    plain floats, ints and strings already). Returns (SQL, parameter order if positional)."""
+    insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(EpochRow.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["trial_id", "epoch"],
+        set_={c: stmt.excluded[c] for c in (*EPOCH_FLOATS, "nonfinite")},
+    )
+    compiled = stmt.compile(dialect=dialect)
+    order = tuple(compiled.positiontup) if compiled.positional else None
+    return str(compiled), order
