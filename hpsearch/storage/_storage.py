@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from importlib import metadata
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -33,6 +34,14 @@ from hpsearch.storage._records import LeaseHolder, SearchRecord, TrialOutcome, T
 
 SearchRef = _reads.SearchRef  # a search's name (str), or its id (int)
 DIRECTIONS = ("minimize", "maximize")
+
+
+def _installed_version() -> str | None:
+    """The installed hpsearch's version (storage imports nothing of hpsearch outside it)."""
+    try:
+        return metadata.version("hpsearch")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return None
 
 
 class Storage(Reader):
@@ -76,7 +85,7 @@ class Storage(Reader):
         if any(d not in DIRECTIONS for d in directions):
             raise ValueError(f"Each direction should be one of {DIRECTIONS}, got {directions}.")
         if hpsearch_version is None:
-            from hpsearch import __version__ as hpsearch_version
+            hpsearch_version = _installed_version()
         values = {
             "name": name,
             "status": SearchStatus.RUNNING,
@@ -274,17 +283,7 @@ class Storage(Reader):
             environment=environment,
             dataset_hash=dataset_hash,
         )
-        given = {k: v for k, v in details.items() if v is not None}
-
-        def run(s: Session) -> bool:
-            if not _trials.fence(s, trial_id, attempt, action="start details"):
-                return False
-            row = s.get_one(TrialRow, trial_id)
-            for name, value in given.items():
-                setattr(row, name, value)
-            return True
-
-        return self._run(run)
+        return self._run(lambda s: _trials.record_start(s, trial_id, attempt, details))
 
     def set_test_metrics(self, trial_id: int, *, test_loss: float, test_accuracy: float) -> None:
         """Store the test-split score of a chosen trial (NaN/inf kept).

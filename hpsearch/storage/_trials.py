@@ -143,6 +143,21 @@ def start_details(
     }
 
 
+def record_start(s: Session, trial_id: int, attempt: int, details: Mapping[str, Any]) -> bool:
+    """Set the ``details`` that are not None on a fenced trial; False for a stale attempt.
+
+    Raises:
+        TrialNotFoundError: no such trial.
+    """
+    if not fence(s, trial_id, attempt, action="start details"):
+        return False
+    row = s.get_one(TrialRow, trial_id)
+    for name, value in details.items():
+        if value is not None:
+            setattr(row, name, value)
+    return True
+
+
 def check_outcome(outcome: TrialOutcome) -> tuple[TrialState, FailReason | None]:
     """The outcome's state and fail reason as enums.
 
