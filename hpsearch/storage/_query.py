@@ -104,21 +104,26 @@ def parse_filter(text: str) -> Filter:
         QueryError: anything but one ``NAME OP VALUE`` condition (the message quotes the text).
     """
     if not isinstance(text, str) or not text.strip():
-        raise QueryError("--where: expected a condition like 'dropout > 0.3', got an empty one")
+        raise QueryError(
+            "--where: expected a condition like 'dropout > 0.3', got an empty one", field="where"
+        )
     if len(text) > MAX_FILTER_CHARS:
-        raise QueryError(f"--where: condition longer than {MAX_FILTER_CHARS} characters")
+        raise QueryError(
+            f"--where: condition longer than {MAX_FILTER_CHARS} characters", field="where"
+        )
     match = _TOKEN.fullmatch(text)
     if match is None:
         raise QueryError(
             f"--where {text!r}: expected NAME OP VALUE, e.g. 'dropout > 0.3' or "
-            f"'optimizer = adam' (OP one of {' '.join(OPERATORS)}; quote values with spaces)"
+            f"'optimizer = adam' (OP one of {' '.join(OPERATORS)}; quote values with spaces)",
+            field="where",
         )
     op = _OP_ALIASES.get(match["op"], match["op"])
     value: float | bool | str
     if match["num"] is not None:
         value = float(match["num"])
         if not math.isfinite(value):
-            raise QueryError(f"--where {text!r}: expected a finite number")
+            raise QueryError(f"--where {text!r}: expected a finite number", field="where")
     elif match["word"] is not None and match["word"].lower() in ("true", "false"):
         value = match["word"].lower() == "true"
     else:
@@ -139,10 +144,12 @@ def parse_sort(text: str) -> SortKey:
     name, sep, direction = raw.partition(":")
     if sep:
         if direction.lower() not in ("asc", "desc") or descending:
-            raise QueryError(f"--sort {text!r}: expected NAME, NAME:asc, NAME:desc or -NAME")
+            raise QueryError(
+                f"--sort {text!r}: expected NAME, NAME:asc, NAME:desc or -NAME", field="sort"
+            )
         descending = direction.lower() == "desc"
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise QueryError(f"--sort {text!r}: expected a column or hyperparameter name")
+        raise QueryError(f"--sort {text!r}: expected a column or hyperparameter name", field="sort")
     return SortKey(name=name, descending=descending)
 
 
@@ -209,7 +216,7 @@ def trial_query(
         stmt = stmt.order_by(key.nulls_last(), TrialRow.number)
     if limit is not None:
         if limit < 1:
-            raise QueryError(f"--top: expected an integer >= 1, got {limit}")
+            raise QueryError(f"--top: expected an integer >= 1, got {limit}", field="top")
         stmt = stmt.limit(limit)
     return stmt
 
@@ -220,7 +227,9 @@ def known_names(params: Mapping[str, str]) -> str:
 
 def _unknown(name: str, params: Mapping[str, str], flag: str) -> QueryError:
     return QueryError(
-        f"{flag}: unknown column or hyperparameter {name!r} (expected one of {known_names(params)})"
+        f"{flag}: unknown column or hyperparameter {name!r} "
+        f"(expected one of {known_names(params)})",
+        field=flag.removeprefix("--"),
     )
 
 
@@ -240,7 +249,9 @@ def _condition(f: Filter, params: Mapping[str, str]) -> Any:
         col, kind = TRIAL_COLUMNS[f.name]
         if kind == NUMERIC:
             if isinstance(f.value, str):
-                raise QueryError(f"--where {f.name}: expected a number, got {f.value!r}")
+                raise QueryError(
+                    f"--where {f.name}: expected a number, got {f.value!r}", field="where"
+                )
             return _compare(col, f.op, float(f.value))
         value = str(f.value).lower() if isinstance(f.value, bool) else str(f.value)
         if f.name == "state":
@@ -253,7 +264,7 @@ def _condition(f: Filter, params: Mapping[str, str]) -> Any:
             except ValueError:
                 choices = ", ".join(r.value for r in FailReason)
                 raise QueryError(
-                    f"--where fail_reason: expected one of {choices}, got {value!r}"
+                    f"--where fail_reason: expected one of {choices}, got {value!r}", field="where"
                 ) from None
         return _compare(col, f.op, value)
     kind = params.get(f.name)
@@ -262,15 +273,19 @@ def _condition(f: Filter, params: Mapping[str, str]) -> Any:
     p = TrialParamRow
     if kind in (NUMERIC, "bool"):
         if isinstance(f.value, str):
-            raise QueryError(f"--where {f.name}: expected a number, got {f.value!r}")
+            raise QueryError(f"--where {f.name}: expected a number, got {f.value!r}", field="where")
         test = _compare(p.value_float, f.op, float(f.value))
     elif kind == TEXT:
         if f.op not in ("=", "!="):
-            raise QueryError(f"--where {f.name}: a text hyperparameter takes = or !=, not {f.op}")
+            raise QueryError(
+                f"--where {f.name}: a text hyperparameter takes = or !=, not {f.op}", field="where"
+            )
         value = str(f.value).lower() if isinstance(f.value, bool) else _text(f.value)
         test = _compare(p.value_text, f.op, value)
     else:
-        raise QueryError(f"--where {f.name}: holds lists (one value per layer); cannot filter it")
+        raise QueryError(
+            f"--where {f.name}: holds lists (one value per layer); cannot filter it", field="where"
+        )
     return exists().where(p.trial_id == TrialRow.id, p.name == f.name, test)
 
 
@@ -285,7 +300,9 @@ def _state(value: str) -> TrialState:
         return TrialState(value.lower())
     except ValueError:
         choices = ", ".join(s.value for s in TrialState)
-        raise QueryError(f"--where state: expected one of {choices}, got {value!r}") from None
+        raise QueryError(
+            f"--where state: expected one of {choices}, got {value!r}", field="where"
+        ) from None
 
 
 def _sort_column(name: str, params: Mapping[str, str]) -> Any:
@@ -317,7 +334,9 @@ def parse_states(values: Iterable[str]) -> list[TrialState]:
                 out.append(TrialState(part.lower()))
             except ValueError:
                 choices = ", ".join(s.value for s in TrialState)
-                raise QueryError(f"--state: expected one of {choices}, got {part!r}") from None
+                raise QueryError(
+                    f"--state: expected one of {choices}, got {part!r}", field="state"
+                ) from None
     return out
 
 

@@ -69,16 +69,19 @@ def ensure_schema(connection: Connection, masked_url: str) -> str:
         if ours:
             raise SchemaVersionError(
                 f"database {masked_url} has hpsearch tables ({', '.join(sorted(ours))}) but no "
-                f"{VERSION_TABLE} table; it was not created by hpsearch's migrations"
+                f"{VERSION_TABLE} table; it was not created by hpsearch's migrations",
+                field="storage",
             )
         upgrade(connection)
         return head
     if revision in known_revisions():
         raise SchemaVersionError(
             f"database {masked_url} has schema revision {revision}, this hpsearch needs {head}; "
-            f"{upgrade_hint}"
+            f"{upgrade_hint}",
+            field="storage",
         )
     raise SchemaVersionError(
         f"database {masked_url} has unknown schema revision {revision} (this hpsearch knows up to "
-        f"{head}; was it written by a newer hpsearch?): install that hpsearch, then {upgrade_hint}"
+        f"{head}; was it written by a newer hpsearch?): install that hpsearch, then {upgrade_hint}",
+        field="storage",
     )

@@ -70,7 +70,8 @@ def normalize_url(raw: str) -> URL:
         parsed = make_url(text)
     except (ArgumentError, ValueError):
         raise BadDatabaseURLError(
-            f"storage URL {mask_url(text)!r} is not a database URL; expected e.g. {_EXAMPLES}"
+            f"storage URL {mask_url(text)!r} is not a database URL; expected e.g. {_EXAMPLES}",
+            field="storage",
         ) from None  # the parser's message may quote the raw URL with its password
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgres":
@@ -81,7 +82,8 @@ def normalize_url(raw: str) -> URL:
         return parsed.set(drivername="postgresql+psycopg")
     raise BadDatabaseURLError(
         f"storage URL {mask_url(parsed)!r}: unsupported database or driver "
-        f"{parsed.drivername!r}; expected sqlite:// or postgresql+psycopg:// (e.g. {_EXAMPLES})"
+        f"{parsed.drivername!r}; expected sqlite:// or postgresql+psycopg:// (e.g. {_EXAMPLES})",
+        field="storage",
     )
 
 
@@ -103,11 +105,13 @@ def make_engine(url: URL, *, sqlite_busy_timeout_s: float = 30.0, **kwargs: Any)
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as e:
         raise BadDatabaseURLError(
             f"storage URL {mask_url(url)!r}: database driver not installed ({e.__class__.__name__}"
-            f": {scrub(str(e), url)}); install it with `pip install 'hpsearch[postgres]'`"
+            f": {scrub(str(e), url)}); install it with `pip install 'hpsearch[postgres]'`",
+            field="storage",
         ) from None
     except ArgumentError as e:
         raise BadDatabaseURLError(
-            f"storage URL {mask_url(url)!r} is invalid: {scrub(str(e), url)}"
+            f"storage URL {mask_url(url)!r} is invalid: {scrub(str(e), url)}",
+            field="storage",
         ) from None
     return engine
 

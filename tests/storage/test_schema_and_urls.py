@@ -58,7 +58,7 @@ def test_older_revision_needs_upgrade(backend_url: str) -> None:
         SchemaVersionError, match=r"revision 0001.*run `hpsearch db upgrade --storage "
     ) as err:
         open_storage(backend_url)
-    assert isinstance(err.value, UserInputError)
+    assert isinstance(err.value, UserInputError) and err.value.field == "storage"
     assert upgrade_database(backend_url) == ("0001", head_revision())
     assert upgrade_database(backend_url) == (head_revision(), head_revision())
     with open_storage(backend_url) as st:
@@ -116,7 +116,7 @@ def test_bad_urls_give_one_line_without_password(url: str, match: str) -> None:
         open_storage(url)
     message = str(err.value)
     assert "s3cr3t" not in message and "\n" not in message
-    assert isinstance(err.value, UserInputError)
+    assert isinstance(err.value, UserInputError) and err.value.field == "storage"
 
 
 def test_unreachable_server_is_unavailable_after_retries(caplog: pytest.LogCaptureFixture) -> None:
@@ -143,6 +143,7 @@ def test_wrong_password_or_database_is_a_url_error(caplog: pytest.LogCaptureFixt
     with pytest.raises(BadDatabaseURLError) as err:
         open_storage(with_password, max_retries=0)
     assert "nosuchuser:***@" in str(err.value) and "s3cr3t" not in str(err.value)
+    assert err.value.field == "storage"
     assert "s3cr3t" not in caplog.text
 
 
