@@ -189,7 +189,8 @@ def scale_run(trials: int, in_flight: int, sleep_s: float) -> dict:
     from ray.cluster_utils import Cluster
 
     import hpsearch.searcher._worker as worker
-    from hpsearch.trainer import TrainConfig, load_dataset, train
+    from hpsearch.searcher._messages import EpochsDone, TrialDone, TrialStarted
+    from hpsearch.trainer import EpochMetrics, TrainConfig, load_dataset, train
 
     # a real (tiny) model, so the search's final test-split evaluation has one to load
     model = train(TrainConfig(layers=0, epochs=1), load_dataset("digits")).network.to_npz_bytes()
@@ -197,52 +198,45 @@ def scale_run(trials: int, in_flight: int, sleep_s: float) -> dict:
     def sleeping_trial(data, settings, *, number, attempt, threads, submitted_at, **_):
         started = time.time()
         ctx = ray.get_runtime_context()
-        yield {
-            "kind": "start",
-            "number": number,
-            "attempt": attempt,
-            "node": ctx.get_node_id(),
-            "worker": ctx.get_worker_id(),
-            "host": "sim",
-            "pid": os.getpid(),
-            "started_at": started,
-            "queue_s": max(0.0, started - submitted_at),
-            "env": {},
-        }
+        yield TrialStarted(
+            number=number,
+            attempt=attempt,
+            node=ctx.get_node_id(),
+            worker=ctx.get_worker_id(),
+            host="sim",
+            pid=os.getpid(),
+            queue_s=max(0.0, started - submitted_at),
+            environment={},
+        )
         epochs = int(settings.get("epochs", 2))
         for e in range(1, epochs + 1):
             time.sleep(sleep_s / epochs)
-            yield {
-                "kind": "epochs",
-                "epochs": [
-                    {
-                        "epoch": e,
-                        "train_loss": 1.0 / e,
-                        "train_accuracy": 0.5,
-                        "dev_loss": 1.0 / e,
-                        "dev_accuracy": 0.5 + 0.01 * e,
-                        "epoch_s": sleep_s / epochs,
-                        "elapsed_s": time.time() - started,
-                    }
-                ],
-            }
-        yield {
-            "kind": "done",
-            "train_loss": 0.5,
-            "train_accuracy": 0.5,
-            "dev_loss": 0.5,
-            "dev_accuracy": 0.5 + 0.01 * epochs,
-            "epochs_run": epochs,
-            "stopped": "completed",
-            "best_epoch": epochs,
-            "n_params": 1,
-            "diagnosis": "good fit",
-            "avoidable_bias": 0.0,
-            "variance": 0.0,
-            "train_s": time.time() - started,
-            "startup_s": 0.0,
-            "model": model,
-        }
+            epoch = EpochMetrics(
+                epoch=e,
+                train_loss=1.0 / e,
+                train_accuracy=0.5,
+                dev_loss=1.0 / e,
+                dev_accuracy=0.5 + 0.01 * e,
+                epoch_s=sleep_s / epochs,
+                elapsed_s=time.time() - started,
+            )
+            yield EpochsDone((epoch,))
+        yield TrialDone(
+            train_loss=0.5,
+            train_accuracy=0.5,
+            dev_loss=0.5,
+            dev_accuracy=0.5 + 0.01 * epochs,
+            epochs_run=epochs,
+            stopped="completed",
+            best_epoch=epochs,
+            n_params=1,
+            diagnosis="good fit",
+            avoidable_bias=0.0,
+            variance=0.0,
+            startup_s=0.0,
+            train_s=time.time() - started,
+            model=model,
+        )
 
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": in_flight // 2}, connect=False

@@ -1,15 +1,14 @@
-"""The search driver: Optuna asks, Ray trains, the driver alone writes the database.
+"""The search driver's loop: Optuna asks, Ray trains, the driver alone writes the database.
 
-One loop: keep ``workers`` trials in flight, take messages in the order they arrive
-(``ray.wait`` over the trials' streaming generators), record each epoch, let the pruner stop
-trials, tell Optuna each outcome, retry trials whose worker or node was lost, and cancel trials
-that pass their time limit.
+Cut by role, as Ray Tune cuts its controller: this loop launches trials and keeps ``workers`` of
+them in flight, takes their messages in the order they arrive (``ray.wait`` over the trials'
+streaming generators), dispatches them by type, retries trials whose worker or node was lost,
+cancels trials past their time limit and stops on Ctrl-C. The study side (``_study``) asks,
+prunes and tells; the recorder (``_recorder``) writes.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,27 +18,24 @@ import optuna
 import ray
 import ray.exceptions
 
-import hpsearch
-from hpsearch.errors import HpsearchError, UserInputError
-from hpsearch.searcher._config import SearchConfig, load_search_data, parse_config
-from hpsearch.searcher._optuna import add_history, new_study, stored_history
-from hpsearch.searcher._progress import Progress
-from hpsearch.searcher._space import grid_size, internal_params, suggest
-from hpsearch.searcher._worker import remote_trial, trial_seed
-from hpsearch.storage import (
-    EpochRecord,
-    FailReason,
-    LeaseHeldError,
-    LeaseHolder,
-    ModelNotFoundError,
-    SearchExistsError,
-    SearchNotFoundError,
-    SearchStatus,
-    Storage,
-    TrialRecord,
-    TrialState,
+from hpsearch.errors import HpsearchError
+from hpsearch.searcher._config import SearchConfig, load_search_data
+from hpsearch.searcher._messages import (
+    EpochsDone,
+    TrialDone,
+    TrialEnd,
+    TrialFailed,
+    TrialPruned,
+    TrialStarted,
 )
-from hpsearch.trainer import Network, TrainerInputError
+from hpsearch.searcher._names import user_settings
+from hpsearch.searcher._progress import Progress
+from hpsearch.searcher._recorder import Recorder, trial_outcome
+from hpsearch.searcher._space import grid_size
+from hpsearch.searcher._study import Asked, StudySide
+from hpsearch.searcher._worker import remote_trial, trial_seed
+from hpsearch.storage import FailReason, ModelNotFoundError, Storage, TrialRecord
+from hpsearch.trainer import EpochMetrics, Network, TrainerInputError
 
 # Ray errors that mean "the process or machine running the trial went away": retry the trial.
 _LOST = (
@@ -50,10 +46,6 @@ _LOST = (
     ray.exceptions.LocalRayletDiedError,
     ray.exceptions.RaySystemError,
 )
-_HEARTBEAT_S = 10.0
-_LEASE_TTL_S = 60.0
-_FLUSH_S = 1.0
-_FLUSH_ROWS = 500
 
 
 class SearchInterrupted(HpsearchError):
@@ -62,23 +54,6 @@ class SearchInterrupted(HpsearchError):
     def __init__(self, outcome: SearchOutcome) -> None:
         super().__init__(f"search {outcome.name!r} interrupted")
         self.outcome = outcome
-
-
-@dataclass
-class _InFlight:
-    """A trial being trained: its Optuna trial, its Ray stream and what has arrived so far."""
-
-    number: int
-    attempt: int
-    settings: dict[str, Any]  # searched hyperparameters (trainer field -> value)
-    otrial: optuna.Trial
-    trial_id: int
-    gen: Any  # ray ObjectRefGenerator
-    submitted_at: float
-    started_at: float | None = None
-    pending: list[EpochRecord] = field(default_factory=list)
-    epochs_seen: int = 0
-    intermediate: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,14 +72,20 @@ class SearchOutcome:
     trials: list[TrialRecord]
 
 
-def _objective_value(metric: str, msg: dict[str, Any]) -> float:
-    if metric == "train_seconds":
-        return float(msg["train_s"])
-    return float(msg[metric])
+@dataclass
+class _InFlight:
+    """A trial handed to Ray: its Optuna trial, its stream and what has arrived so far."""
 
-
-def _epoch_value(metric: str, msg: dict[str, Any]) -> float:
-    return float(msg[metric])
+    number: int
+    attempt: int
+    settings: dict[str, Any]  # the searched settings, in users' words
+    otrial: optuna.Trial
+    trial_id: int
+    gen: Any  # ray ObjectRefGenerator
+    started_at: float | None = None  # when its worker reported TrialStarted
+    epochs_seen: int = 0
+    last: EpochMetrics | None = None  # the last epoch received
+    objective: dict[int, float] = field(default_factory=dict)  # epoch -> value told the pruner
 
 
 class Driver:
@@ -120,340 +101,173 @@ class Driver:
         data: Any = None,
     ) -> None:
         self.config = config
-        self.storage = storage
         self.progress = progress
         self.on_event = on_event or (lambda kind, info: None)
-        self.search = None
-        self.study: optuna.Study | None = None
+        self.study = StudySide(config)
+        self.recorder = Recorder(config, storage)
         self.inflight: dict[Any, _InFlight] = {}
-        self.requeue: list[TrialRecord] = []  # lost trials to run again under their numbers
-        self.best_value: float | None = None
-        self.best_number: int | None = None
-        self.next_number = 0
-        self.done = 0
-        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
-        self._last_flush = time.monotonic()
-        self._last_heartbeat = time.monotonic()
         self._interrupted = False
         self._data: Any = data  # the loaded dataset, when the caller already checked it
-        self._dataset_hash: str | None = None
+        self._task: Any = None
+        self._data_ref: Any = None
+        self._memory_limit = int(config.search.memory_limit_mb * 2**20)
 
-    # --- set-up -------------------------------------------------------------------------------
+    @property
+    def search(self) -> Any:
+        return self.recorder.search
+
+    @property
+    def best_number(self) -> int | None:
+        return self.study.best_number
 
     def prepare(self, *, resume: bool) -> None:
         """Create or reopen the search, take its lease, rebuild Optuna's view of it."""
-        cfg = self.config
-        s = cfg.search
-        try:
-            self.search = self.storage.get_search(s.name)
-            exists = True
-        except SearchNotFoundError:
-            exists = False
-        if exists:
-            stored = parse_config(self.search.config, source="database")
-            _check_same_definition(stored, cfg)
-        else:
-            if resume:
-                raise SearchNotFoundError(f"search {s.name!r} not found")
-            try:
-                self.search = self.storage.create_search(
-                    s.name,
-                    config=cfg.to_dict(),
-                    objectives=list(s.objectives),
-                    directions=list(s.directions),
-                    sampler=s.sampler,
-                    pruner=s.pruner,
-                    seed=s.seed,
-                    dataset=cfg.data.dataset,
-                    hpsearch_version=hpsearch.__version__,
-                )
-            except SearchExistsError:  # another driver created it a moment ago
-                self.search = self.storage.get_search(s.name)
-        self._take_lease()
-        self.storage.set_search_status(self.search.id, SearchStatus.RUNNING)
-
-        # Trials a dead driver left "running" are marked lost before anything else reads them.
-        self.storage.mark_running_trials(self.search.id, reason=FailReason.DRIVER_LOST)
-        self.study = new_study(cfg)
-        stored = self.storage.trials(self.search.id)
-        history = stored_history(cfg, self.storage, stored)
-        for t in stored:
-            if _counts_toward_budget(t):
-                self.done += 1
-                self.counts[t.state.value] = self.counts.get(t.state.value, 0) + 1
-            self._consider_best(t.number, t.values)
-        add_history(self.study, history)
-        # Trials a dead driver (or Ctrl-C) left behind run again: same number, same
-        # hyperparameters, next attempt. Their rows are reused, so nothing is duplicated.
-        for t in stored:
-            if t.state == TrialState.FAILED and t.fail_reason in (
-                FailReason.DRIVER_LOST,
-                FailReason.INTERRUPTED,
-            ):
-                self.requeue.append(t)
-        self.next_number = 1 + max((t.number for t in stored), default=-1)
-
-    def _take_lease(self) -> None:
-        """Hold the search's lease; a lease whose holder died on this host is taken over at once
-        (one on another host only once its heartbeats stop and it expires)."""
-        me = LeaseHolder.current()
-        try:
-            self.storage.acquire_lease(self.search.id, me, ttl_s=_LEASE_TTL_S)
-        except LeaseHeldError:
-            holder = self.storage.get_search(self.search.id).lease_holder
-            if holder is None or holder.host != me.host or _pid_alive(holder.pid):
-                raise
-            self.storage.acquire_lease(self.search.id, me, ttl_s=_LEASE_TTL_S, take_over=holder)
+        stored = self.recorder.open(resume=resume)
+        self.study.rebuild(self.recorder.storage, stored)
 
     # --- the loop -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        cfg = self.config
-        s = cfg.search
-        budget = s.trials
-        if s.sampler == "grid":
-            budget = min(budget, grid_size(cfg))
-        data = self._data = self._data if self._data is not None else self._load_data()
-        self._dataset_hash = data.fingerprint
-        data_ref = ray.put(data)  # once; every trial reads it from the object store
+        s = self.config.search
+        budget = min(s.trials, grid_size(self.config)) if s.sampler == "grid" else s.trials
+        data = self._data = self._data if self._data is not None else load_search_data(self.config)
+        self.recorder.dataset_hash = data.fingerprint
+        self._data_ref = ray.put(data)  # once; every trial reads it from the object store
         workers = s.workers or max(
             1, int(ray.cluster_resources().get("CPU", 1)) // s.cpus_per_trial
         )
-        task = remote_trial(s.cpus_per_trial)
-        memory_limit = int(s.memory_limit_mb * 2**20)
-        self.progress.start(total=budget, done=self.done, counts=self.counts, best=self.best_value)
-
+        self._task = remote_trial(s.cpus_per_trial)
+        study = self.study
+        self.progress.start(
+            total=budget, done=study.done, counts=study.counts, best=study.best_value
+        )
         while True:
             if self._interrupted:
                 raise KeyboardInterrupt
             while (
                 not self._interrupted
                 and len(self.inflight) < workers
-                and self.done + len(self.inflight) < budget
+                and study.done + len(self.inflight) < budget
             ):
-                self._launch(task, data_ref, memory_limit)
+                self._launch()
+            # After the launches, so a line logged as a trial ends counts its successor.
+            self._show_progress()
             if not self.inflight:
                 break
             ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=0.25)
             for gen in ready:
-                self._receive(gen, task, data_ref, memory_limit)
+                self._receive(self.inflight[gen])
             self._check_timeouts()
-            self._maybe_flush()
-            self._maybe_heartbeat()
-            self.progress.update(
-                done=self.done, running=len(self.inflight), counts=self.counts, best=self.best_value
-            )
-        self._flush()
+            self.recorder.maybe_flush()
+            self.recorder.maybe_heartbeat()
+        self.recorder.flush()
 
-    def _load_data(self) -> Any:
-        return load_search_data(self.config)
-
-    def _launch(
-        self, task: Any, data_ref: Any, memory_limit: int, *, retry_of: _InFlight | None = None
-    ) -> None:
-        s = self.config.search
-        if retry_of is None and self.requeue:
-            again = self.requeue.pop(0)
-            internal, _ = internal_params(self.config, again.params)
-            self.study.enqueue_trial(internal, skip_if_exists=False)
-            otrial = self.study.ask()
-            settings = suggest(otrial, self.config)
-            number, attempt = again.number, again.attempt + 1
-        elif retry_of is None:
-            otrial = self.study.ask()
-            settings = suggest(otrial, self.config)
-            number = self.next_number
-            self.next_number += 1
-            attempt = 1
-        else:
-            otrial, settings, number = retry_of.otrial, retry_of.settings, retry_of.number
-            attempt = retry_of.attempt + 1
-        seed = trial_seed(s.seed, number)
-        full = {**self.config.train, **settings, "seed": seed}
-        trial_id = self.storage.start_trial(
-            self.search.id, number, params=settings, seed=seed, attempt=attempt
+    def _show_progress(self) -> None:
+        started = sum(t.started_at is not None for t in self.inflight.values())
+        self.progress.update(
+            done=self.study.done,
+            running=len(self.inflight),
+            starting=len(self.inflight) - started,
+            counts=self.study.counts,
+            best=self.study.best_value,
         )
-        now = time.time()
-        gen = task.remote(
-            data_ref,
-            full,
+
+    def _launch(self, *, retry_of: _InFlight | None = None) -> None:
+        if retry_of is None:
+            asked = self.study.ask()
+        else:  # same trial, same settings, next attempt
+            t = retry_of
+            asked = Asked(t.number, t.attempt + 1, t.otrial, t.settings)
+        number, attempt, settings = asked.number, asked.attempt, asked.settings
+        seed = trial_seed(self.config.search.seed, number)
+        trial_id = self.recorder.start(number, settings, seed=seed, attempt=attempt)
+        gen = self._task.remote(
+            self._data_ref,
+            {**user_settings(self.config.train), **settings, "seed": seed},
             number=number,
             attempt=attempt,
-            threads=s.cpus_per_trial,
-            submitted_at=now,
-            memory_limit_bytes=memory_limit,
+            threads=self.config.search.cpus_per_trial,
+            submitted_at=time.time(),
+            memory_limit_bytes=self._memory_limit,
         )
         self.inflight[gen] = _InFlight(
             number=number,
             attempt=attempt,
             settings=settings,
-            otrial=otrial,
+            otrial=asked.otrial,
             trial_id=trial_id,
             gen=gen,
-            submitted_at=now,
-            intermediate=dict(retry_of.intermediate) if retry_of is not None else {},
+            objective=dict(retry_of.objective) if retry_of is not None else {},
         )
         self.on_event("launch", {"number": number, "attempt": attempt})
 
-    def _receive(self, gen: Any, task: Any, data_ref: Any, memory_limit: int) -> None:
-        t = self.inflight[gen]
+    def _receive(self, t: _InFlight) -> None:
+        """Take the trial's next message and act on it."""
         try:
-            msg = ray.get(next(gen))
+            msg = ray.get(next(t.gen))
         except StopIteration:  # the stream ended without a final message: treat as lost
-            self._lost(t, "trial stream ended without a result", task, data_ref, memory_limit)
+            self._lost(t, "trial stream ended without a result")
             return
         except _LOST as e:
-            self._lost(t, f"{type(e).__name__}: {e}", task, data_ref, memory_limit)
+            self._lost(t, f"{type(e).__name__}: {e}")
             return
         except ray.exceptions.RayTaskError as e:
-            self._finish_failed(t, FailReason.ERROR, str(e)[-4000:])
+            self._finish(t, TrialFailed(FailReason.ERROR, str(e)[-4000:]))
             return
-        kind = msg["kind"]
-        if kind == "start":
-            t.started_at = time.time()
-            self.storage.record_trial_start(
-                t.trial_id,
-                attempt=t.attempt,
-                node_id=msg["node"],
-                worker_id=msg["worker"],
-                queue_s=msg["queue_s"],
-                environment={**msg["env"], "host": msg["host"], "pid": msg["pid"]},
-                dataset_hash=self._dataset_hash,
-            )
-        elif kind == "epochs":
-            for epoch in msg["epochs"]:
-                self._epoch(t, epoch)
-                if t.gen not in self.inflight:  # pruned: later epochs of the batch don't count
-                    break
-        elif kind == "done":
-            self._finish_complete(t, msg)
-        elif kind == "diverged":
-            self._finish_failed(
-                t, FailReason.DIVERGED, msg["text"], diverged_epoch=msg["epoch"], msg=msg
-            )
-        elif kind == "refused":
-            self._finish_failed(t, FailReason.MEMORY, msg["text"])
-        else:
-            self._finish_failed(t, FailReason.ERROR, msg.get("text", "unknown error"))
+        match msg:
+            case TrialStarted():
+                t.started_at = time.time()
+                self.recorder.started(t.trial_id, msg)
+            case EpochsDone(epochs=epochs):
+                for epoch in epochs:
+                    if self._epoch(t, epoch):  # pruned: later epochs of the batch don't count
+                        break
+            case TrialDone() | TrialFailed():
+                self._finish(t, msg)
+            case _:
+                self._finish(t, TrialFailed(FailReason.ERROR, f"unknown message {msg!r}"[:4000]))
 
-    def _epoch(self, t: _InFlight, msg: dict[str, Any]) -> None:
-        t.epochs_seen = msg["epoch"]
-        t.pending.append(
-            EpochRecord(
-                epoch=msg["epoch"],
-                train_loss=msg["train_loss"],
-                train_accuracy=msg["train_accuracy"],
-                dev_loss=msg["dev_loss"],
-                dev_accuracy=msg["dev_accuracy"],
-                epoch_s=msg["epoch_s"],
-                elapsed_s=msg["elapsed_s"],
-            )
-        )
-        if self.config.multi_objective:
-            return
-        value = _epoch_value(self.config.search.objectives[0], msg)
-        if msg["epoch"] in t.intermediate:  # a retry repeats epochs Optuna already has
-            return
-        t.intermediate[msg["epoch"]] = value
-        t.otrial.report(value, msg["epoch"])
-        if t.otrial.should_prune():
-            ray.cancel(t.gen)  # frees the worker for the next trial
-            self._finish_pruned(t)
+    def _epoch(self, t: _InFlight, epoch: EpochMetrics) -> bool:
+        """Record one epoch and show it to the pruner; True when the trial was pruned."""
+        t.epochs_seen, t.last = epoch.epoch, epoch
+        self.recorder.add_epoch(t.trial_id, epoch)
+        if not self.study.report(t.otrial, epoch, t.objective):
+            return False
+        ray.cancel(t.gen)  # frees the worker for the next trial
+        self._finish(t, TrialPruned(epochs_run=t.epochs_seen, last=t.last))
+        return True
 
-    # --- outcomes -----------------------------------------------------------------------------
+    # --- ends ---------------------------------------------------------------------------------
 
-    def _close(self, t: _InFlight) -> None:
-        """Forget the in-flight trial and write the epochs it sent that are not stored yet."""
+    def _finish(self, t: _InFlight, end: TrialEnd, *, counts: bool = True) -> None:
+        """One place for every end: tell Optuna, write the outcome (and model), count it."""
+        began = time.perf_counter()
         self.inflight.pop(t.gen, None)
-        if t.pending:
-            self.storage.add_epochs(t.trial_id, t.pending)
-            t.pending = []
-
-    def _finish_complete(self, t: _InFlight, msg: dict[str, Any]) -> None:
-        values = [_objective_value(m, msg) for m in self.config.search.objectives]
-        began = time.perf_counter()
-        self._close(t)
-        finite = all(math.isfinite(v) for v in values)
-        if finite:
-            self._tell(t.otrial, values)
-        else:
-            self._tell(t.otrial, state=optuna.trial.TrialState.FAIL)
-        is_best = finite and self._consider_best(t.number, values)
-        self.storage.finish_trial(
-            t.trial_id,
-            attempt=t.attempt,
-            state=TrialState.COMPLETE,
-            values=values,
-            train_loss=msg["train_loss"],
-            train_accuracy=msg["train_accuracy"],
-            dev_loss=msg["dev_loss"],
-            dev_accuracy=msg["dev_accuracy"],
-            epochs_run=msg["epochs_run"],
-            n_params=msg["n_params"],
-            diagnosis=msg["diagnosis"],
-            avoidable_bias=msg["avoidable_bias"],
-            variance=msg["variance"],
-            startup_s=msg["startup_s"],
-            train_s=msg["train_s"],
-            report_s=time.perf_counter() - began,
-        )
-        if is_best or self.config.multi_objective:
-            self.storage.save_model(t.trial_id, msg["model"])
-        self._count("complete")
-        self.on_event("complete", {"number": t.number, "values": values})
-
-    def _finish_pruned(self, t: _InFlight) -> None:
-        began = time.perf_counter()
-        self._close(t)
-        self._tell(t.otrial, state=optuna.trial.TrialState.PRUNED)
-        self.storage.finish_trial(
-            t.trial_id,
-            attempt=t.attempt,
-            state=TrialState.PRUNED,
-            epochs_run=t.epochs_seen,
-            report_s=time.perf_counter() - began,
-        )
-        self._count("pruned")
-        self.on_event("pruned", {"number": t.number, "epoch": t.epochs_seen})
-
-    def _finish_failed(
-        self,
-        t: _InFlight,
-        reason: FailReason,
-        text: str,
-        *,
-        diverged_epoch: int | None = None,
-        msg: dict[str, Any] | None = None,
-        counts: bool = True,
-    ) -> None:
-        began = time.perf_counter()
-        self._close(t)
-        self._tell(t.otrial, state=optuna.trial.TrialState.FAIL)
-        self.storage.finish_trial(
-            t.trial_id,
-            attempt=t.attempt,
-            state=TrialState.FAILED,
-            fail_reason=reason,
-            error_text=text,
-            diverged_epoch=diverged_epoch,
-            epochs_run=t.epochs_seen,
-            train_s=(msg or {}).get("train_s"),
-            report_s=time.perf_counter() - began,
-        )
+        outcome = trial_outcome(end, values=self.study.values(end), epochs_seen=t.epochs_seen)
+        is_best = self.study.tell(t.otrial, t.number, outcome)
+        self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began)
+        if isinstance(end, TrialDone) and (is_best or self.config.multi_objective):
+            self.recorder.save_model(t.trial_id, end.model)
         if counts:
-            self._count("failed")
-        self.on_event("failed", {"number": t.number, "reason": reason.value, "text": text})
+            self.study.count(outcome)
+        info: dict[str, Any] = {"number": t.number}
+        match end:
+            case TrialDone():
+                self.on_event("complete", {**info, "values": list(outcome.values)})
+            case TrialPruned():
+                self.on_event("pruned", {**info, "epoch": end.epochs_run})
+            case TrialFailed():
+                self.on_event("failed", {**info, "reason": end.reason.value, "text": end.text})
 
-    def _lost(self, t: _InFlight, text: str, task: Any, data_ref: Any, memory_limit: int) -> None:
+    def _lost(self, t: _InFlight, text: str) -> None:
         """The worker or node died: retry with the same hyperparameters, or fail the trial."""
         if t.attempt <= self.config.search.retries:
-            # The next attempt starts the trial's curve afresh (start_trial clears its epochs),
-            # so the lost attempt's unwritten epochs are dropped, not written then deleted.
             self.inflight.pop(t.gen, None)
+            self.recorder.drop(t.trial_id)
             self.on_event("retry", {"number": t.number, "attempt": t.attempt + 1, "text": text})
-            self._launch(task, data_ref, memory_limit, retry_of=t)
+            self._launch(retry_of=t)
             return
-        self._finish_failed(t, FailReason.WORKER_LOST, text)
+        self._finish(t, TrialFailed(FailReason.WORKER_LOST, text))
 
     def _check_timeouts(self) -> None:
         limit = self.config.search.trial_timeout
@@ -463,52 +277,8 @@ class Driver:
         for t in list(self.inflight.values()):
             if t.started_at is not None and now - t.started_at > limit:
                 ray.cancel(t.gen, force=True)
-                self._finish_failed(t, FailReason.TIMEOUT, f"exceeded trial_timeout of {limit:g} s")
-
-    def _tell(self, otrial: optuna.Trial, values: Any = None, **kw: Any) -> None:
-        """study.tell, tolerating GridSampler's "grid exhausted" study.stop(), which only works
-        inside study.optimize; Optuna has stored the trial's state by then (tell's finally)."""
-        try:
-            self.study.tell(otrial, values, **kw)
-        except RuntimeError as e:
-            if "Study.stop" not in str(e):
-                raise
-
-    def _count(self, state: str) -> None:
-        self.done += 1
-        self.counts[state] = self.counts.get(state, 0) + 1
-
-    def _consider_best(self, number: int, values: Any) -> bool:
-        if self.config.multi_objective or not values or values[0] is None:
-            return False
-        v = float(values[0])
-        if not math.isfinite(v):
-            return False
-        better = (
-            self.best_value is None
-            or (self.config.search.directions[0] == "maximize" and v > self.best_value)
-            or (self.config.search.directions[0] == "minimize" and v < self.best_value)
-        )
-        if better:
-            self.best_value, self.best_number = v, number
-        return better
-
-    def _maybe_flush(self) -> None:
-        pending = sum(len(t.pending) for t in self.inflight.values())
-        if pending >= _FLUSH_ROWS or time.monotonic() - self._last_flush > _FLUSH_S:
-            self._flush()
-
-    def _flush(self) -> None:
-        for t in self.inflight.values():
-            if t.pending:
-                self.storage.add_epochs(t.trial_id, t.pending)
-                t.pending = []
-        self._last_flush = time.monotonic()
-
-    def _maybe_heartbeat(self) -> None:
-        if time.monotonic() - self._last_heartbeat > _HEARTBEAT_S:
-            self.storage.heartbeat(self.search.id, LeaseHolder.current(), ttl_s=_LEASE_TTL_S)
-            self._last_heartbeat = time.monotonic()
+                text = f"exceeded trial_timeout of {limit:g} s"
+                self._finish(t, TrialFailed(FailReason.TIMEOUT, text))
 
     # --- interruption and the end -------------------------------------------------------------
 
@@ -525,15 +295,15 @@ class Driver:
         """Cancel every running trial and record it (Ctrl-C): resume runs them again."""
         for t in list(self.inflight.values()):
             ray.cancel(t.gen, force=True)
-            self._finish_failed(t, reason, "search interrupted", counts=False)
+            self._finish(t, TrialFailed(reason, "search interrupted"), counts=False)
 
     def evaluate_best_on_test(self) -> tuple[float, float] | None:
         """The test split is never used to choose: only the chosen trial is scored on it."""
-        if self.best_number is None:
+        if self.study.best_number is None:
             return None
-        best = self.storage.get_trial(self.search.id, self.best_number)
+        best = self.recorder.trial(self.study.best_number)
         try:
-            network = Network.from_npz_bytes(self.storage.load_model(best.id))
+            network = Network.from_npz_bytes(self.recorder.load_model(best.id))
         except (ModelNotFoundError, TrainerInputError) as e:
             self.progress.event(f"best trial {best.number}: no test score ({e})")
             return None
@@ -541,41 +311,5 @@ class Driver:
         if data is None or data.X_test.shape[1] == 0:
             return None
         loss, acc = network.evaluate(data.X_test, data.y_test)
-        self.storage.set_test_metrics(best.id, test_loss=float(loss), test_accuracy=float(acc))
+        self.recorder.set_test_metrics(best.id, float(loss), float(acc))
         return float(loss), float(acc)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _counts_toward_budget(t: TrialRecord) -> bool:
-    if t.state == TrialState.RUNNING:
-        return False
-    return not (
-        t.state == TrialState.FAILED
-        and t.fail_reason in (FailReason.DRIVER_LOST, FailReason.INTERRUPTED)
-    )
-
-
-def _check_same_definition(stored: SearchConfig, new: SearchConfig) -> None:
-    """A search continues only with the definition it started with (budget and workers aside)."""
-    a, b = stored.to_dict(), new.to_dict()
-    for section in ("data", "train", "space"):
-        if a[section] != b[section]:
-            raise UserInputError(
-                f"search {new.search.name!r} already exists with a different [{section}]; "
-                f"use another --name, or `hpsearch resume {new.search.name}`"
-            )
-    for key in ("sampler", "pruner", "objective", "direction", "seed"):
-        if a["search"].get(key) != b["search"].get(key):
-            raise UserInputError(
-                f"search {new.search.name!r} already exists with a different search.{key}; "
-                "use another --name"
-            )

@@ -11,7 +11,7 @@ import inspect
 import logging
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import optuna
@@ -144,17 +144,31 @@ _STATE = {
 }
 
 
+def optuna_state(state: Any, values: Sequence[float | None] | None) -> OptunaState | None:
+    """Optuna's state for one of ours (a ``TrialState`` or its value): complete -> COMPLETE (FAIL
+    when an objective is missing or not finite), pruned -> PRUNED, failed -> FAIL; None for a
+    trial still running. The one mapping, for finished trials and stored ones alike."""
+    ostate = _STATE.get(getattr(state, "value", state))
+    if ostate == OptunaState.COMPLETE and not _finite(values):
+        return OptunaState.FAIL
+    return ostate
+
+
+def _finite(values: Sequence[float | None] | None) -> bool:
+    return bool(values) and all(v is not None and math.isfinite(v) for v in values)
+
+
 def frozen_trial(
     config: SearchConfig,
     *,
     params: dict[str, Any],
-    state: str,
-    values: list[float] | None,
+    state: Any,
+    values: Sequence[float | None] | None,
     intermediate: dict[int, float],
     number: int = 0,
 ) -> optuna.trial.FrozenTrial | None:
     """An Optuna FrozenTrial for one stored trial (None when Optuna cannot hold it)."""
-    ostate = _STATE.get(state)
+    ostate = optuna_state(state, values)
     if ostate is None:
         return None
     internal, dists = internal_params(config, params)
@@ -164,12 +178,7 @@ def frozen_trial(
                 return None  # stored under another space: keep it out of the sampler
     except (ValueError, TypeError):
         return None
-    ok_values = None
-    if ostate == OptunaState.COMPLETE:
-        if values is None or any(v is None or not math.isfinite(v) for v in values):
-            ostate = OptunaState.FAIL
-        else:
-            ok_values = [float(v) for v in values]
+    ok_values = [float(v) for v in values] if ostate == OptunaState.COMPLETE else None
     return optuna.trial.create_trial(
         params=internal,
         distributions=dists,
@@ -206,7 +215,7 @@ def stored_history(
             frozen_trial(
                 config,
                 params=t.params,
-                state=t.state.value,
+                state=t.state,
                 values=list(t.values) if t.values else None,
                 intermediate=intermediate,
                 number=t.number,

@@ -16,14 +16,12 @@ def _fmt_s(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def _progress_key(line: str) -> str:
-    """The part of a progress line that changes when a trial finishes."""
-    head = line.split("  elapsed")[0]
-    return " ".join(w for i, w in enumerate(head.split()) if i not in (2, 3))  # not "running N"
-
-
 class Progress:
-    """Trials done/total, running, pruned, failed, best so far, elapsed and ETA."""
+    """Trials done/total, running, pruned, failed, best so far, elapsed and ETA.
+
+    ``running`` counts the trials in flight (handed to a worker and not ended yet); of those,
+    ``starting`` have not yet been picked up by their worker, and the line says how many.
+    """
 
     def __init__(
         self, *, quiet: bool = False, stream: TextIO | None = None, live: bool | None = None
@@ -36,7 +34,7 @@ class Progress:
         self._done_at_start = 0
         self._status: Any = None
         self._console: Any = None
-        self._last_line = ""
+        self._last_key: tuple[Any, ...] | None = None
 
     def start(self, *, total: int, done: int, counts: dict[str, int], best: float | None) -> None:
         self._t0 = time.monotonic()
@@ -48,12 +46,14 @@ class Progress:
             from rich.console import Console
 
             self._console = Console(file=self.stream)
-            self._status = self._console.status(self._line(done, 0, counts, best))
+            self._status = self._console.status(self._line(done, 0, 0, counts, best))
             self._status.start()
         else:
-            self._emit(self._line(done, 0, counts, best))
+            self._emit(self._line(done, 0, 0, counts, best), _key(done, counts, best))
 
-    def _line(self, done: int, running: int, counts: dict[str, int], best: float | None) -> str:
+    def _line(
+        self, done: int, running: int, starting: int, counts: dict[str, int], best: float | None
+    ) -> str:
         elapsed = time.monotonic() - self._t0
         finished_here = done - self._done_at_start
         eta = None
@@ -62,22 +62,29 @@ class Progress:
         elif self._total <= done:
             eta = 0.0
         best_s = "-" if best is None else f"{best:.4g}"
+        running_s = f"{running} ({starting} starting)" if starting else f"{running}"
         return (
-            f"trials {done}/{self._total}  running {running}  "
+            f"trials {done}/{self._total}  running {running_s}  "
             f"pruned {counts.get('pruned', 0)}  failed {counts.get('failed', 0)}  "
             f"best {best_s}  elapsed {_fmt_s(elapsed)}  eta {_fmt_s(eta)}"
         )
 
     def update(
-        self, *, done: int, running: int, counts: dict[str, int], best: float | None
+        self,
+        *,
+        done: int,
+        running: int,
+        counts: dict[str, int],
+        best: float | None,
+        starting: int = 0,
     ) -> None:
         if self.quiet:
             return
-        line = self._line(done, running, counts, best)
+        line = self._line(done, running, starting, counts, best)
         if self.live and self._status is not None:
             self._status.update(line)
-        elif _progress_key(line) != _progress_key(self._last_line):
-            self._emit(line)  # a log line when a trial ends, not on every launch
+        elif _key(done, counts, best) != self._last_key:
+            self._emit(line, _key(done, counts, best))  # a line per ended trial, not per launch
 
     def event(self, text: str) -> None:
         """A notable event (a failure, a retry): printed above the live line or as a log line."""
@@ -88,11 +95,16 @@ class Progress:
         else:
             print(text, file=self.stream, flush=True)
 
-    def _emit(self, line: str) -> None:
-        self._last_line = line
+    def _emit(self, line: str, key: tuple[Any, ...]) -> None:
+        self._last_key = key
         print(line, file=self.stream, flush=True)
 
     def stop(self) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
+
+
+def _key(done: int, counts: dict[str, int], best: float | None) -> tuple[Any, ...]:
+    """What changes when a trial ends (not when one starts)."""
+    return done, counts.get("pruned", 0), counts.get("failed", 0), best

@@ -13,7 +13,7 @@ from typing import Any
 import ray
 
 from hpsearch.errors import UserInputError
-from hpsearch.searcher._config import SearchConfig, load_search_data, parse_config
+from hpsearch.searcher._config import SearchConfig, load_search_data
 from hpsearch.searcher._driver import Driver, SearchInterrupted, SearchOutcome
 from hpsearch.searcher._optuna import validate_optuna_settings
 from hpsearch.searcher._progress import Progress
@@ -153,8 +153,7 @@ def stored_config(
     storage: Storage, name: str, *, trials: int | None = None, workers: int | None = None
 ) -> SearchConfig:
     """The definition a stored search was started with; budget and workers may be raised."""
-    record = storage.get_search(name)
-    return parse_config(record.config, source="database").with_overrides(
+    return SearchConfig.from_stored(storage.get_search(name)).with_overrides(
         trials=trials, workers=workers
     )
 

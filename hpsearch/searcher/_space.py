@@ -1,8 +1,9 @@
 """From the [space] section to Optuna suggestions and back to trainer settings.
 
 Optuna sees "internal" parameter names and distributions: ``one_minus_beta1`` on a log scale for a
-beta searched as 1 - beta, ``units_l1``, ``units_l2``... for units chosen per layer. The trainer and
-the results database see plain trainer settings: ``beta1 = 0.987``, ``units = [128, 64]``.
+beta searched as 1 - beta, ``units_l1``, ``units_l2``... for units chosen per layer, ``lambd``. They
+stay in this module: the rest of the search, the results database and the worker see plain
+settings in users' words: ``beta1 = 0.987``, ``units = [128, 64]``, ``lambda = 1e-4``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from optuna.distributions import (
 )
 
 from hpsearch.searcher._config import ParamSpec, SearchConfig
+from hpsearch.searcher._names import field_name, user_settings
 
 
 def _distribution(spec: ParamSpec) -> BaseDistribution:
@@ -34,26 +36,29 @@ def _distribution(spec: ParamSpec) -> BaseDistribution:
 
 
 def _internal_name(spec: ParamSpec) -> str:
-    return f"one_minus_{spec.name}" if spec.one_minus_log else spec.name
+    name = field_name(spec.name)
+    return f"one_minus_{name}" if spec.one_minus_log else name
 
 
-def _layer_count(config: SearchConfig, params: dict[str, Any]) -> int:
-    return int(params.get("layers", config.train.get("layers", 2)))
+def _layer_count(config: SearchConfig, settings: dict[str, Any]) -> int:
+    return int(settings.get("layers", config.train.get("layers", 2)))
 
 
 def suggest(trial: optuna.Trial, config: SearchConfig) -> dict[str, Any]:
-    """Ask Optuna for every searched setting; return trainer settings (searched ones only)."""
+    """Ask Optuna for every searched setting; return them in users' words (searched ones only),
+    as they are stored and shown."""
     out: dict[str, Any] = {}
     ordered = sorted(config.space, key=lambda s: (s.per_layer, s.name))  # layers before per-layer
     for spec in ordered:
         if spec.per_layer:
             n = _layer_count(config, out)
-            values = [_suggest_one(trial, f"{spec.name}_l{i + 1}", spec) for i in range(n)]
+            name = field_name(spec.name)
+            values = [_suggest_one(trial, f"{name}_l{i + 1}", spec) for i in range(n)]
             out[spec.name] = [_external_value(spec, v) for v in values]
             continue
         value = _suggest_one(trial, _internal_name(spec), spec)
         out[spec.name] = _external_value(spec, value)
-    return out
+    return user_settings(out)
 
 
 def _suggest_one(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
@@ -77,19 +82,25 @@ def _external_value(spec: ParamSpec, value: Any) -> Any:
 
 
 def internal_params(config: SearchConfig, params: dict[str, Any]) -> tuple[dict, dict]:
-    """Optuna's view of stored trainer settings: (params, distributions), for add_trial/enqueue."""
+    """Optuna's view of stored settings: (params, distributions), for add_trial/enqueue.
+
+    Stored names are users' words (``lambda``) or, in searches stored before, trainer fields
+    (``lambd``): both are read.
+    """
+    by_field = {field_name(k): v for k, v in params.items()}
     values: dict[str, Any] = {}
     dists: dict[str, BaseDistribution] = {}
     for spec in config.space:
-        if spec.name not in params:
+        name = field_name(spec.name)
+        if name not in by_field:
             continue
-        value = params[spec.name]
+        value = by_field[name]
         dist = _distribution(spec)
         if spec.per_layer:
             layer_values = value if isinstance(value, list) else [value]
             for i, v in enumerate(layer_values):
-                values[f"{spec.name}_l{i + 1}"] = v
-                dists[f"{spec.name}_l{i + 1}"] = dist
+                values[f"{name}_l{i + 1}"] = v
+                dists[f"{name}_l{i + 1}"] = dist
             continue
         if spec.one_minus_log:
             value = 1.0 - float(value)
@@ -120,7 +131,7 @@ def grid_space(config: SearchConfig) -> dict[str, list[Any]]:
             ]
         if spec.per_layer:
             for i in range(max_layers):
-                grid[f"{spec.name}_l{i + 1}"] = values
+                grid[f"{field_name(spec.name)}_l{i + 1}"] = values
         else:
             grid[_internal_name(spec)] = values
     return grid
@@ -128,7 +139,7 @@ def grid_space(config: SearchConfig) -> dict[str, list[Any]]:
 
 def _max_layers(config: SearchConfig) -> int:
     for spec in config.space:
-        if spec.name == "layers":
+        if field_name(spec.name) == "layers":
             return int(max(spec.choices) if spec.kind == "categorical" else spec.high)
     return int(config.train.get("layers", 2))
 

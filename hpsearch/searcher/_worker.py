@@ -1,23 +1,35 @@
 """The Ray task that trains one trial and streams its epochs back to the driver.
 
-Workers never touch the database: they get plain settings and the dataset (from the object store),
-and yield plain dicts — one "start" message, one "epoch" message per epoch, and one final message
-("done", "diverged", "refused" or "error"). The driver records them.
+Workers never touch the database: they get plain settings (users' words, converted to trainer
+fields once, here) and the dataset (from the object store), and yield the typed messages of
+:mod:`hpsearch.searcher._messages`: one TrialStarted, EpochsDone as epochs end, then TrialDone or
+TrialFailed. The driver records them.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import socket
 import time
 import traceback
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import ray
 
-import hpsearch
+from hpsearch.searcher._environment import environment
+from hpsearch.searcher._messages import (
+    EpochsDone,
+    TrialDone,
+    TrialFailed,
+    TrialStarted,
+    WorkerMessage,
+)
+from hpsearch.searcher._names import trainer_settings
+
+if TYPE_CHECKING:
+    from hpsearch.trainer import EpochMetrics
 
 # Epochs that end within this many seconds of the last message are sent together: a trial of
 # 60 fast epochs costs the driver a few Ray messages instead of 60. Pruning waits at most this.
@@ -30,34 +42,6 @@ def trial_seed(search_seed: int | None, number: int) -> int:
     return int(np.random.SeedSequence([base, number]).generate_state(1, dtype=np.uint32)[0] >> 1)
 
 
-def environment(threads: int) -> dict[str, Any]:
-    """What a replay needs to know: library versions, BLAS library and its thread count."""
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "hpsearch": hpsearch.__version__,
-        "ray": ray.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "blas_threads": threads,
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-    }
-    try:
-        from threadpoolctl import threadpool_info
-
-        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        if blas:
-            env["blas"] = {
-                "library": blas[0].get("internal_api"),
-                "version": blas[0].get("version"),
-                "architecture": blas[0].get("architecture"),
-                "threads": blas[0].get("num_threads"),
-            }
-    except Exception:  # threadpoolctl is best effort: never fail a trial over it
-        env["blas"] = None
-    return env
-
-
 def run_trial(
     data: Any,
     settings: dict[str, Any],
@@ -67,8 +51,9 @@ def run_trial(
     threads: int,
     submitted_at: float,
     memory_limit_bytes: int = 0,
-) -> Any:
-    """Train one trial; a generator of plain-dict messages (the body of the Ray task)."""
+) -> Iterator[WorkerMessage]:
+    """Train one trial (the body of the Ray task): yields TrialStarted, EpochsDone..., then
+    TrialDone or TrialFailed. ``settings``: the whole trainer configuration in users' words."""
     started = time.time()
     from threadpoolctl import threadpool_limits
 
@@ -82,22 +67,20 @@ def run_trial(
 
     with threadpool_limits(limits=threads):
         ctx = ray.get_runtime_context() if ray.is_initialized() else None
-        yield {
-            "kind": "start",
-            "number": number,
-            "attempt": attempt,
-            "node": ctx.get_node_id() if ctx else None,
-            "worker": ctx.get_worker_id() if ctx else None,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": started,
-            "queue_s": max(0.0, started - submitted_at),
-            "env": environment(threads),
-        }
+        yield TrialStarted(
+            number=number,
+            attempt=attempt,
+            node=ctx.get_node_id() if ctx else None,
+            worker=ctx.get_worker_id() if ctx else None,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queue_s=max(0.0, started - submitted_at),
+            environment=environment(threads),
+        )
         try:
-            config = TrainConfig.from_dict(settings)
+            config = TrainConfig.from_dict(trainer_settings(settings))
         except TrainerInputError as e:
-            yield {"kind": "error", "reason": "error", "text": f"invalid settings: {e}"}
+            yield _failed("ERROR", f"invalid settings: {e}")
             return
         n_x, n_classes = data.X_train.shape[0], data.n_classes
         # the network, its optimizer state and one batch's activations, plus the row-major copy
@@ -106,83 +89,70 @@ def run_trial(
         need = estimate_memory_bytes(config, n_x, n_classes, _batch(config, data))
         need += n_x * data.X_train.shape[1] * itemsize
         if memory_limit_bytes and need > memory_limit_bytes:
-            yield {
-                "kind": "refused",
-                "reason": "memory",
-                "text": f"needs about {need / 2**20:.0f} MiB, "
-                f"limit {memory_limit_bytes / 2**20:.0f} MiB",
-            }
+            yield _failed(
+                "MEMORY",
+                f"needs about {need / 2**20:.0f} MiB, limit {memory_limit_bytes / 2**20:.0f} MiB",
+            )
             return
         train_start = time.time()
-        pending: list[dict[str, Any]] = []  # epochs not yet sent
+        pending: list[EpochMetrics] = []  # epochs not yet sent
         last_sent = time.monotonic()
         try:
             training = iter_train(config, data)
             while True:
                 try:
-                    m = next(training)
+                    pending.append(next(training))
                 except StopIteration as stop:
                     result = stop.value
                     break
-                pending.append(
-                    {
-                        "epoch": m.epoch,
-                        "train_loss": m.train_loss,
-                        "train_accuracy": m.train_accuracy,
-                        "dev_loss": m.dev_loss,
-                        "dev_accuracy": m.dev_accuracy,
-                        "epoch_s": m.epoch_s,
-                        "elapsed_s": m.elapsed_s,
-                    }
-                )
                 # Fast epochs travel together (one Ray message per EPOCH_BATCH_S at most);
                 # slow ones one by one, as soon as they end.
                 if time.monotonic() - last_sent >= EPOCH_BATCH_S:
-                    yield {"kind": "epochs", "epochs": pending}
+                    yield EpochsDone(tuple(pending))
                     pending, last_sent = [], time.monotonic()
         except DivergedError as e:
             yield from _flush(pending)
-            yield {
-                "kind": "diverged",
-                "reason": "diverged",
-                "epoch": e.epoch,
-                "text": str(e),
-                "train_s": time.time() - train_start,
-            }
+            yield _failed("DIVERGED", str(e), epoch=e.epoch, train_s=time.time() - train_start)
             return
         except MemoryError:
             yield from _flush(pending)
-            yield {"kind": "refused", "reason": "memory", "text": "MemoryError while training"}
+            yield _failed("MEMORY", "MemoryError while training")
             return
         except Exception as e:  # a bug or bad data inside one trial must not end the search
             yield from _flush(pending)
             tb = traceback.format_exception(type(e), e, e.__traceback__, limit=8)
-            yield {"kind": "error", "reason": "error", "text": "".join(tb)[-4000:]}
+            yield _failed("ERROR", "".join(tb)[-4000:])
             return
         yield from _flush(pending)
         bv = result.bias_variance
-        yield {
-            "kind": "done",
-            "train_loss": result.train_loss,
-            "train_accuracy": result.train_accuracy,
-            "dev_loss": result.dev_loss,
-            "dev_accuracy": result.dev_accuracy,
-            "epochs_run": result.epochs_run,
-            "stopped": result.stopped,
-            "best_epoch": result.best_epoch,
-            "n_params": result.n_params,
-            "diagnosis": bv.diagnosis,
-            "avoidable_bias": bv.avoidable_bias,
-            "variance": bv.variance,
-            "train_s": time.time() - train_start,
-            "startup_s": train_start - started,
-            "model": result.network.to_npz_bytes(),
-        }
+        yield TrialDone(
+            train_loss=result.train_loss,
+            train_accuracy=result.train_accuracy,
+            dev_loss=result.dev_loss,
+            dev_accuracy=result.dev_accuracy,
+            epochs_run=result.epochs_run,
+            stopped=result.stopped,
+            best_epoch=result.best_epoch,
+            n_params=result.n_params,
+            diagnosis=bv.diagnosis,
+            avoidable_bias=bv.avoidable_bias,
+            variance=bv.variance,
+            startup_s=train_start - started,
+            train_s=time.time() - train_start,
+            model=result.network.to_npz_bytes(),
+        )
 
 
-def _flush(pending: list[dict[str, Any]]) -> Any:
+def _failed(reason: str, text: str, **kw: Any) -> TrialFailed:
+    # storage (and SQLAlchemy with it) is loaded in a worker only when one of its trials fails
+    from hpsearch.storage import FailReason
+
+    return TrialFailed(FailReason[reason], text, **kw)
+
+
+def _flush(pending: list[EpochMetrics]) -> Iterator[EpochsDone]:
     if pending:
-        yield {"kind": "epochs", "epochs": pending}
+        yield EpochsDone(tuple(pending))
 
 
 def _batch(config: Any, data: Any) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from hpsearch.searcher import parse_config, resume_search, run_search
+from hpsearch.searcher import Progress, parse_config, resume_search, run_search
 from hpsearch.storage import FailReason, SearchStatus, TrialState, open_storage
 
 HPSEARCH = str(Path(sys.executable).parent / "hpsearch")
@@ -67,6 +69,8 @@ def test_digits_search_stores_every_trial_and_epoch(ray_local, tmp_path: Path) -
         assert t.node_id and t.worker_id and t.seed is not None
         assert t.environment["numpy"] and t.dataset_hash
         assert t.queue_s is not None and t.train_s > 0
+        # sampled settings are stored in the users' words (the search file's `lambda`)
+        assert "lambda" in t.params and "lambd" not in t.params
     best_stored = max(trials, key=lambda t: t.dev_accuracy)
     assert outcome.best is not None and outcome.best.number == best_stored.number
     assert outcome.best.dev_accuracy == best_stored.dev_accuracy
@@ -101,8 +105,41 @@ def test_pruner_prunes(ray_local, tmp_path: Path) -> None:
     assert len(trials) == 10
     assert pruned, "the median pruner pruned nothing"
     for t in pruned:
-        n = len(storage.epochs(t.id))
+        epochs = storage.epochs(t.id)
+        n = len(epochs)
         assert 1 <= n < 6 and t.epochs_run == n  # stopped early, epochs kept
+        # the pruned trial's row keeps the metrics of the last epoch it reported
+        last = epochs[-1]
+        assert (t.train_loss, t.train_accuracy, t.dev_loss, t.dev_accuracy) == (
+            last.train_loss,
+            last.train_accuracy,
+            last.dev_loss,
+            last.dev_accuracy,
+        )
+
+
+def test_progress_counts_every_trial_in_flight(ray_local, tmp_path: Path) -> None:
+    """Each line logged as a trial ends counts the trials in flight, its successor included
+    (it said "running 1" while 2 trials ran on 2 workers)."""
+    stream = io.StringIO()
+    cfg = config(name="progress-test", trials=5, sampler="random", sampler_options={})
+    run_search(cfg, open_storage(db_url(tmp_path)), progress=Progress(stream=stream, live=False))
+    lines = re.findall(r"trials (\d+)/5  running (\d+)", stream.getvalue())
+    assert [int(done) for done, _ in lines] == [0, 1, 2, 3, 4, 5]
+    # while trials remain to launch, both workers have one
+    assert [int(running) for done, running in lines if 1 <= int(done) <= 3] == [2, 2, 2]
+    assert [int(running) for done, running in lines if int(done) >= 4] == [1, 0]
+
+
+def test_stored_settings_in_either_word_rebuild_the_same_history() -> None:
+    """Searches stored before the rename hold `lambd`; both words give Optuna the same trial."""
+    from hpsearch.searcher._space import internal_params
+
+    cfg = config()
+    settings = {"learning_rate": 0.01, "layers": 2, "units": [32, 16], "dropout": 0.1}
+    old = internal_params(cfg, {**settings, "lambd": 1e-4, "batch_size": 32})
+    new = internal_params(cfg, {**settings, "lambda": 1e-4, "batch_size": 32})
+    assert old == new and old[0]["lambd"] == 1e-4
 
 
 def test_diverging_trial_is_failed_and_search_goes_on(ray_local, tmp_path: Path) -> None:

@@ -1,0 +1,89 @@
+"""What a trial's worker tells the driver, and how a trial's end becomes its stored outcome.
+
+The worker yields typed values, in this order: one :class:`TrialStarted`, any number of
+:class:`EpochsDone` (the trainer's own ``EpochMetrics``, whose field names are the ``hps_epochs``
+columns), then one end: :class:`TrialDone` or :class:`TrialFailed`. The driver adds two ends of
+its own: :class:`TrialPruned` (the pruner stopped the trial) and a ``TrialFailed`` for a lost
+worker, a timeout or Ctrl-C. A field keeps one name from the worker to its column (``train_s``,
+``startup_s``, ``queue_s``, ``epoch_s``...); the recorder's ``trial_outcome`` is the one
+conversion left before storage.
+
+Imports neither Ray, Optuna nor storage: the worker loads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the worker loads storage (and SQLAlchemy) only when a trial fails
+    from hpsearch.storage import FailReason
+    from hpsearch.trainer import EpochMetrics
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    """A worker picked the trial up: where it runs and how long it waited."""
+
+    number: int
+    attempt: int
+    node: str | None  # Ray node id
+    worker: str | None  # Ray worker id
+    host: str
+    pid: int
+    queue_s: float  # from submission to the worker starting it
+    environment: dict[str, Any]  # library versions, BLAS: what a replay compares against
+
+
+@dataclass(frozen=True)
+class EpochsDone:
+    """Epochs that ended since the last message (fast ones travel together)."""
+
+    epochs: tuple[EpochMetrics, ...]
+
+
+@dataclass(frozen=True)
+class TrialDone:
+    """Training ended normally: the returned network's metrics, timings and model."""
+
+    train_loss: float
+    train_accuracy: float
+    dev_loss: float
+    dev_accuracy: float
+    epochs_run: int
+    stopped: str  # completed | early_stopping | callback
+    best_epoch: int
+    n_params: int
+    diagnosis: str
+    avoidable_bias: float
+    variance: float
+    startup_s: float  # from the worker starting to training starting
+    train_s: float
+    model: bytes  # the trainer's .npz bytes
+
+    def metric(self, name: str) -> float:
+        """An objective's value (``train_seconds`` is the training time)."""
+        return float(self.train_s if name == "train_seconds" else getattr(self, name))
+
+
+@dataclass(frozen=True)
+class TrialFailed:
+    """The trial ended without a result (diverged, refused for memory, an error) or was ended by
+    the driver (worker lost, timeout, interrupted). ``epoch``: the epoch that diverged."""
+
+    reason: FailReason
+    text: str
+    epoch: int | None = None
+    train_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TrialPruned:
+    """The pruner stopped the trial after ``epochs_run`` epochs; ``last`` is the last one."""
+
+    epochs_run: int
+    last: EpochMetrics | None
+
+
+WorkerMessage = TrialStarted | EpochsDone | TrialDone | TrialFailed
+TrialEnd = TrialDone | TrialFailed | TrialPruned

@@ -1,0 +1,244 @@
+"""The recorder: everything the driver writes to the results database, and nothing else does.
+
+It creates or reopens the search, holds its lease (take, heartbeat, release), starts each trial,
+buffers epochs and writes them in batches, records each trial's end as one ``TrialOutcome``
+(fenced by its attempt), keeps models and the chosen trial's test score.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import hpsearch
+from hpsearch.errors import UserInputError
+from hpsearch.searcher._config import SearchConfig
+from hpsearch.searcher._messages import TrialDone, TrialEnd, TrialFailed, TrialPruned, TrialStarted
+from hpsearch.storage import (
+    FailReason,
+    LeaseHeldError,
+    LeaseHolder,
+    SearchExistsError,
+    SearchNotFoundError,
+    SearchRecord,
+    SearchStatus,
+    Storage,
+    TrialOutcome,
+    TrialRecord,
+    TrialState,
+)
+from hpsearch.trainer import EpochMetrics
+
+HEARTBEAT_S = 10.0
+LEASE_TTL_S = 60.0
+FLUSH_S = 1.0
+FLUSH_ROWS = 500
+
+
+def trial_outcome(
+    end: TrialEnd, *, values: tuple[float, ...] = (), epochs_seen: int = 0
+) -> TrialOutcome:
+    """The stored outcome of a trial's end: the one conversion between the messages and storage.
+
+    ``values``: the objectives of a completed trial; ``epochs_seen``: the epochs the driver
+    received from a trial that failed. A pruned trial keeps its last epoch's losses and accuracies.
+    """
+    match end:
+        case TrialDone():
+            return TrialOutcome(
+                state=TrialState.COMPLETE,
+                values=values,
+                epochs_run=end.epochs_run,
+                train_loss=end.train_loss,
+                train_accuracy=end.train_accuracy,
+                dev_loss=end.dev_loss,
+                dev_accuracy=end.dev_accuracy,
+                n_params=end.n_params,
+                diagnosis=end.diagnosis,
+                avoidable_bias=end.avoidable_bias,
+                variance=end.variance,
+                startup_s=end.startup_s,
+                train_s=end.train_s,
+            )
+        case TrialPruned(last=None):
+            return TrialOutcome(state=TrialState.PRUNED, epochs_run=end.epochs_run)
+        case TrialPruned(last=last):
+            return TrialOutcome(
+                state=TrialState.PRUNED,
+                epochs_run=end.epochs_run,
+                train_loss=last.train_loss,
+                train_accuracy=last.train_accuracy,
+                dev_loss=last.dev_loss,
+                dev_accuracy=last.dev_accuracy,
+            )
+        case TrialFailed():
+            return TrialOutcome(
+                state=TrialState.FAILED,
+                fail_reason=end.reason,
+                error_text=end.text,
+                diverged_epoch=end.epoch,
+                epochs_run=epochs_seen,
+                train_s=end.train_s,
+            )
+    raise TypeError(f"not a trial's end: {end!r}")
+
+
+class Recorder:
+    """The driver's writes, for one search."""
+
+    def __init__(self, config: SearchConfig, storage: Storage) -> None:
+        self.config = config
+        self.storage = storage
+        self.search: SearchRecord | None = None
+        self.dataset_hash: str | None = None
+        self._pending: dict[int, list[EpochMetrics]] = {}  # trial id -> epochs not written yet
+        self._last_flush = time.monotonic()
+        self._last_heartbeat = time.monotonic()
+
+    @property
+    def search_id(self) -> int:
+        assert self.search is not None, "open() first"
+        return self.search.id
+
+    # --- the search and its lease -------------------------------------------------------------
+
+    def open(self, *, resume: bool) -> list[TrialRecord]:
+        """Create or reopen the search, take its lease, mark it running; returns its trials
+        (those a dead driver left running are marked lost first, so they run again)."""
+        cfg, s = self.config, self.config.search
+        try:
+            self.search = self.storage.get_search(s.name)
+            _check_same_definition(SearchConfig.from_stored(self.search), cfg)
+        except SearchNotFoundError:
+            if resume:
+                raise SearchNotFoundError(f"search {s.name!r} not found") from None
+            try:
+                self.search = self.storage.create_search(
+                    s.name,
+                    config=cfg.to_dict(),
+                    objectives=list(s.objectives),
+                    directions=list(s.directions),
+                    sampler=s.sampler,
+                    pruner=s.pruner,
+                    seed=s.seed,
+                    dataset=cfg.data.dataset,
+                    hpsearch_version=hpsearch.__version__,
+                )
+            except SearchExistsError:  # another driver created it a moment ago
+                self.search = self.storage.get_search(s.name)
+        self._take_lease()
+        self.storage.set_search_status(self.search_id, SearchStatus.RUNNING)
+        self.storage.mark_running_trials(self.search_id, reason=FailReason.DRIVER_LOST)
+        return self.storage.trials(self.search_id)
+
+    def _take_lease(self) -> None:
+        """Hold the search's lease; a lease whose holder died on this host is taken over at once
+        (one on another host only once its heartbeats stop and it expires)."""
+        me = LeaseHolder.current()
+        try:
+            self.storage.acquire_lease(self.search_id, me, ttl_s=LEASE_TTL_S)
+        except LeaseHeldError:
+            holder = self.storage.get_search(self.search_id).lease_holder
+            if holder is None or holder.host != me.host or _pid_alive(holder.pid):
+                raise
+            self.storage.acquire_lease(self.search_id, me, ttl_s=LEASE_TTL_S, take_over=holder)
+
+    def maybe_heartbeat(self) -> None:
+        if time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
+            self.storage.heartbeat(self.search_id, LeaseHolder.current(), ttl_s=LEASE_TTL_S)
+            self._last_heartbeat = time.monotonic()
+
+    # --- trials -------------------------------------------------------------------------------
+
+    def start(self, number: int, settings: dict[str, Any], *, seed: int, attempt: int) -> int:
+        """The trial's row (reused by every attempt); ``settings`` are stored as its params."""
+        return self.storage.start_trial(
+            self.search_id, number, params=settings, seed=seed, attempt=attempt
+        )
+
+    def started(self, trial_id: int, msg: TrialStarted) -> None:
+        """Where and how the trial runs, once its worker picked it up."""
+        self.storage.record_trial_start(
+            trial_id,
+            attempt=msg.attempt,
+            node_id=msg.node,
+            worker_id=msg.worker,
+            queue_s=msg.queue_s,
+            environment={**msg.environment, "host": msg.host, "pid": msg.pid},
+            dataset_hash=self.dataset_hash,
+        )
+
+    def add_epoch(self, trial_id: int, epoch: EpochMetrics) -> None:
+        """Buffer one epoch; it is written with the next flush (or the trial's end)."""
+        self._pending.setdefault(trial_id, []).append(epoch)
+
+    def drop(self, trial_id: int) -> None:
+        """Forget a lost attempt's unwritten epochs: the next attempt starts its curve afresh
+        (start_trial clears its epochs), so they are not written then deleted."""
+        self._pending.pop(trial_id, None)
+
+    def finish(self, trial_id: int, outcome: TrialOutcome, *, attempt: int, began: float) -> None:
+        """Write the trial's last epochs and its outcome; ``began``: when the driver began
+        handling the end (perf_counter), for ``report_s``."""
+        self._write(trial_id)
+        report_s = time.perf_counter() - began
+        outcome = dataclasses.replace(outcome, report_s=report_s)
+        self.storage.finish_trial(trial_id, outcome, attempt=attempt)
+
+    def save_model(self, trial_id: int, model: bytes) -> None:
+        self.storage.save_model(trial_id, model)
+
+    def maybe_flush(self) -> None:
+        rows = sum(len(p) for p in self._pending.values())
+        if rows >= FLUSH_ROWS or time.monotonic() - self._last_flush > FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        for trial_id in list(self._pending):
+            self._write(trial_id)
+        self._last_flush = time.monotonic()
+
+    def _write(self, trial_id: int) -> None:
+        epochs = self._pending.pop(trial_id, None)
+        if epochs:
+            self.storage.add_epochs(trial_id, epochs)
+
+    # --- after the search ---------------------------------------------------------------------
+
+    def set_test_metrics(self, trial_id: int, loss: float, accuracy: float) -> None:
+        self.storage.set_test_metrics(trial_id, test_loss=loss, test_accuracy=accuracy)
+
+    def trial(self, number: int) -> TrialRecord:
+        return self.storage.get_trial(self.search_id, number)
+
+    def load_model(self, trial_id: int) -> bytes:
+        return self.storage.load_model(trial_id)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_same_definition(stored: SearchConfig, new: SearchConfig) -> None:
+    """A search continues only with the definition it started with (budget and workers aside)."""
+    a, b = stored.to_dict(), new.to_dict()
+    for section in ("data", "train", "space"):
+        if a[section] != b[section]:
+            raise UserInputError(
+                f"search {new.search.name!r} already exists with a different [{section}]; "
+                f"use another --name, or `hpsearch resume {new.search.name}`"
+            )
+    for key in ("sampler", "pruner", "objective", "direction", "seed"):
+        if a["search"].get(key) != b["search"].get(key):
+            raise UserInputError(
+                f"search {new.search.name!r} already exists with a different search.{key}; "
+                "use another --name"
+            )

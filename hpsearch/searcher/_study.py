@@ -1,0 +1,135 @@
+"""The study side of the driver (Ray Tune's "searcher"): Optuna's ask, report and tell.
+
+It owns the in-memory Optuna study: it turns an ask into settings in users' words, reports each
+epoch's objective to the pruner, tells Optuna how each trial ended, keeps the trials to run
+again (lost with a dead driver or Ctrl-C), counts finished trials and tracks the best one. On
+resume it rebuilds Optuna's history from the stored trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from hpsearch.searcher._config import SearchConfig
+from hpsearch.searcher._messages import TrialDone, TrialEnd
+from hpsearch.searcher._optuna import add_history, new_study, optuna_state, stored_history
+from hpsearch.searcher._space import internal_params, suggest
+from hpsearch.storage import FailReason, Storage, TrialOutcome, TrialRecord, TrialState
+from hpsearch.trainer import EpochMetrics
+
+# Failed trials that did not really fail: the next driver runs them again under their numbers.
+_RUN_AGAIN = (FailReason.DRIVER_LOST, FailReason.INTERRUPTED)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A trial to launch: its number and attempt, Optuna's trial and its settings."""
+
+    number: int
+    attempt: int
+    otrial: optuna.Trial
+    settings: dict[str, Any]  # the searched settings, in users' words
+
+
+class StudySide:
+    """Ask, report, tell; the budget's counts and the best trial so far."""
+
+    def __init__(self, config: SearchConfig) -> None:
+        self.config = config
+        self.study = new_study(config)
+        self.requeue: list[TrialRecord] = []  # lost trials to run again under their numbers
+        self.next_number = 0
+        self.done = 0  # finished trials that count toward the budget
+        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
+        self.best_value: float | None = None
+        self.best_number: int | None = None
+
+    def rebuild(self, storage: Storage, stored: Sequence[TrialRecord]) -> None:
+        """Optuna's history, the counts and the best trial from a search's stored trials."""
+        for t in stored:
+            if _counts_toward_budget(t):
+                self._count(t.state.value)
+            self._consider_best(t.number, t.values)
+        add_history(self.study, stored_history(self.config, storage, stored))
+        # Trials a dead driver (or Ctrl-C) left behind run again: same number, same
+        # hyperparameters, next attempt. Their rows are reused, so nothing is duplicated.
+        self.requeue = [
+            t for t in stored if t.state == TrialState.FAILED and t.fail_reason in _RUN_AGAIN
+        ]
+        self.next_number = 1 + max((t.number for t in stored), default=-1)
+
+    def ask(self) -> Asked:
+        """The next trial: a requeued one first, with its stored settings, else a new one."""
+        if self.requeue:
+            again = self.requeue.pop(0)
+            internal, _ = internal_params(self.config, again.params)
+            self.study.enqueue_trial(internal, skip_if_exists=False)
+            otrial = self.study.ask()
+            return Asked(again.number, again.attempt + 1, otrial, suggest(otrial, self.config))
+        otrial = self.study.ask()
+        number, self.next_number = self.next_number, self.next_number + 1
+        return Asked(number, 1, otrial, suggest(otrial, self.config))
+
+    def report(self, otrial: optuna.Trial, epoch: EpochMetrics, seen: dict[int, float]) -> bool:
+        """Give the pruner one epoch's objective; True when the trial should stop.
+
+        ``seen``: the trial's objective by epoch so far (a retry repeats epochs Optuna has).
+        """
+        if self.config.multi_objective or epoch.epoch in seen:
+            return False
+        value = float(getattr(epoch, self.config.search.objectives[0]))
+        seen[epoch.epoch] = value
+        otrial.report(value, epoch.epoch)
+        return otrial.should_prune()
+
+    def values(self, end: TrialEnd) -> tuple[float, ...]:
+        """The objectives of a completed trial (none for the other ends)."""
+        if not isinstance(end, TrialDone):
+            return ()
+        return tuple(end.metric(m) for m in self.config.search.objectives)
+
+    def tell(self, otrial: optuna.Trial, number: int, outcome: TrialOutcome) -> bool:
+        """Tell Optuna how the trial ended; True when it is the best so far."""
+        state = optuna_state(outcome.state, outcome.values)
+        values = list(outcome.values) if state == optuna.trial.TrialState.COMPLETE else None
+        try:
+            self.study.tell(otrial, values, state=state)
+        except RuntimeError as e:
+            # GridSampler calls study.stop() once the grid is exhausted, which only works inside
+            # study.optimize; Optuna has stored the trial's state by then (tell's finally).
+            if "Study.stop" not in str(e):
+                raise
+        return values is not None and self._consider_best(number, values)
+
+    def count(self, outcome: TrialOutcome) -> None:
+        """One more finished trial toward the budget."""
+        self._count(outcome.state.value)
+
+    def _count(self, state: str) -> None:
+        self.done += 1
+        self.counts[state] = self.counts.get(state, 0) + 1
+
+    def _consider_best(self, number: int, values: Any) -> bool:
+        if self.config.multi_objective or not values or values[0] is None:
+            return False
+        v = float(values[0])
+        if not math.isfinite(v):
+            return False
+        maximize = self.config.search.directions[0] == "maximize"
+        better = self.best_value is None or (
+            v > self.best_value if maximize else v < self.best_value
+        )
+        if better:
+            self.best_value, self.best_number = v, number
+        return better
+
+
+def _counts_toward_budget(t: TrialRecord) -> bool:
+    if t.state == TrialState.RUNNING:
+        return False
+    return not (t.state == TrialState.FAILED and t.fail_reason in _RUN_AGAIN)
