@@ -7,16 +7,23 @@
     s.trials(where=["dropout > 0.3"], sort="-dev_accuracy", limit=5)   # TrialRecords
     s.best(); s.epochs(7)                 # best TrialRecord, EpochRecords of trial 7
     s.to_pandas(); s.to_pandas(epochs=True)   # needs pip install 'hpsearch[pandas]'
+    s.stats()                             # best, pruned/failed shares, time to the best
+    diagnosis(s.best())                   # the stored bias/variance reading and its advice
 
-Everything returned is a plain frozen dataclass (or a DataFrame); nothing writes.
+Everything returned is a plain frozen dataclass (or a DataFrame); nothing writes, and a SQLite
+file that does not exist is an error (DatabaseNotFoundError), never a new empty database. The
+command line prints what these return.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from hpsearch.errors import UserInputError
 from hpsearch.storage import (
     EpochRecord,
     SearchRecord,
@@ -31,8 +38,13 @@ PANDAS_HINT = "to_pandas() needs pandas: pip install 'hpsearch[pandas]'"
 
 
 def open(url: str | None = None) -> Results:
-    """Open a results database for reading (``None``: $HPSEARCH_STORAGE, else the default)."""
-    return Results(open_storage(url))
+    """Open a results database for reading (``None``: $HPSEARCH_STORAGE, else the default).
+
+    Raises:
+        DatabaseNotFoundError: a SQLite file that does not exist (nothing is created).
+        BadDatabaseURLError, DatabaseUnavailableError: as :func:`hpsearch.storage.open_storage`.
+    """
+    return Results(open_storage(url, create=False))
 
 
 class Results:
@@ -44,6 +56,29 @@ class Results:
     def searches(self) -> list[SearchSummary]:
         """Every search with its counts, best value and duration, oldest first."""
         return self.storage.list_searches()
+
+    def search_rows(self) -> list[dict[str, Any]]:
+        """:meth:`searches` as flat dicts, each naming the objective its ``best`` value is of."""
+        rows = []
+        for s in self.searches():
+            record = self.storage.get_search(s.id)
+            rows.append(
+                {
+                    "name": s.name,
+                    "status": s.status.value,
+                    "trials": s.n_trials,
+                    "complete": s.n_complete,
+                    "pruned": s.n_pruned,
+                    "failed": s.n_failed,
+                    "running": s.n_running,
+                    "best": s.best_value,
+                    "objective": record.objectives[0],
+                    "direction": s.directions[0],
+                    "duration_s": round(s.duration_s, 3) if s.duration_s is not None else None,
+                    "dataset": s.dataset,
+                }
+            )
+        return rows
 
     def search(self, name: str) -> SearchView:
         """One search by name. Raises SearchNotFoundError."""
@@ -73,6 +108,11 @@ class SearchView:
     def name(self) -> str:
         return self.record.name
 
+    @property
+    def objective(self) -> str:
+        """The first objective's metric (``dev_accuracy``): what a trial's ``value`` is."""
+        return self.record.objectives[0]
+
     def trials(
         self,
         *,
@@ -82,10 +122,21 @@ class SearchView:
         limit: int | None = None,
     ) -> list[TrialRecord]:
         """Trials as TrialRecords; filters/sort keys as for ``hpsearch trials`` (``--where``,
-        ``--sort``). Raises QueryError for a bad filter."""
+        ``--sort``); a setting is named in the user's word (``lambda``) whatever name an older
+        database stored it under. Raises QueryError (a UserInputError) for a bad filter or
+        state."""
+        stored = self._stored_names()
         return self.storage.query_trials(
-            self.record.id, where=list(where), sort=sort, states=state, limit=limit
+            self.record.id,
+            where=[_stored_word(w, stored) for w in where],
+            sort=_stored_word(sort, stored),
+            states=None if state is None else parse_states(state),
+            limit=limit,
         )
+
+    def _stored_names(self) -> list[str]:
+        kinds = getattr(self.storage, "hyperparameter_kinds", None)
+        return list(kinds(self.record.id)) if kinds is not None else []
 
     def trial(self, number: int) -> TrialRecord:
         return self.storage.get_trial(self.record.id, number)
@@ -98,6 +149,40 @@ class SearchView:
         """The learning curve of trial ``number``."""
         return self.storage.epochs(self.trial(number).id)
 
+    def diagnosis(self, trial: TrialRecord | int) -> Diagnosis | None:
+        """The stored bias/variance reading of a trial (a TrialRecord or its number)."""
+        return diagnosis(self.trial(trial) if isinstance(trial, int) else trial)
+
+    def stats(self) -> SearchStats:
+        """Best value and trial, shares of pruned and failed trials, time to the best."""
+        trials = self.storage.trials(self.record.id)
+        best = self.best()
+        total = len(trials)
+        to_best = None
+        if best is not None and best.finished_at is not None:
+            to_best = (best.finished_at - self.record.created_at).total_seconds()
+
+        def share(state: TrialState) -> float:
+            return sum(t.state == state for t in trials) / total if total else 0.0
+
+        return SearchStats(
+            search=self.name,
+            objective=self.objective,
+            direction=self.record.directions[0],
+            best=best.value if best else None,
+            best_trial=best.number if best else None,
+            trials=total,
+            pruned_share=share(TrialState.PRUNED),
+            failed_share=share(TrialState.FAILED),
+            time_to_best_s=to_best,
+            best_params=dict(best.params) if best else {},
+        )
+
+    def rows(self, *, epochs: bool = False) -> list[dict[str, Any]]:
+        """Flat dicts for export: :func:`trial_row` per trial, or :func:`epoch_rows`."""
+        found = self.storage.trials(self.record.id)
+        return epoch_rows(self.storage, found) if epochs else [trial_row(t) for t in found]
+
     def to_pandas(self, *, epochs: bool = False) -> Any:
         """A DataFrame: one row per trial (hyperparameters as ``param_<name>`` columns), or with
         ``epochs`` one row per (trial, epoch). Raises ImportError without pandas."""
@@ -105,9 +190,7 @@ class SearchView:
             import pandas as pd
         except ImportError:
             raise ImportError(PANDAS_HINT) from None
-        if epochs:
-            return pd.DataFrame(epoch_rows(self.storage, self.trials()))
-        return pd.DataFrame([trial_row(t) for t in self.trials()])
+        return pd.DataFrame(self.rows(epochs=epochs))
 
     def __repr__(self) -> str:
         return f"SearchView({self.name!r})"
@@ -124,7 +207,7 @@ def trial_row(t: TrialRecord) -> dict[str, Any]:
     row["fail_reason"] = t.fail_reason.value if t.fail_reason else None
     row["value"] = t.value
     for k, v in sorted(t.params.items()):
-        row[f"param_{k}"] = v if not isinstance(v, list) else ",".join(map(str, v))
+        row[f"param_{_user_word(k)}"] = v if not isinstance(v, list) else ",".join(map(str, v))
     return row
 
 
@@ -135,3 +218,103 @@ def epoch_rows(storage: Storage, trials: Iterable[TrialRecord]) -> list[dict[str
         for e in storage.epochs(t.id):
             out.append({"number": t.number, "state": t.state.value, **dataclasses.asdict(e)})
     return out
+
+
+@dataclass(frozen=True)
+class SearchStats:
+    """One search summed up, as ``hpsearch compare`` shows it (shares are fractions)."""
+
+    search: str
+    objective: str
+    direction: str
+    best: float | None
+    best_trial: int | None
+    trials: int
+    pruned_share: float
+    failed_share: float
+    time_to_best_s: float | None  # search created -> best trial finished
+    best_params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A trial's stored bias/variance reading (errors are fractions: 1 - accuracy)."""
+
+    diagnosis: str
+    train_error: float | None
+    dev_error: float | None
+    avoidable_bias: float | None
+    variance: float | None
+    advice: str
+
+
+def diagnosis(t: TrialRecord | None) -> Diagnosis | None:
+    """The bias/variance diagnosis stored with a trial (None when none was stored)."""
+    if t is None or not t.diagnosis:
+        return None
+    return Diagnosis(
+        diagnosis=t.diagnosis,
+        train_error=None if t.train_accuracy is None else 1 - t.train_accuracy,
+        dev_error=None if t.dev_accuracy is None else 1 - t.dev_accuracy,
+        avoidable_bias=t.avoidable_bias,
+        variance=t.variance,
+        advice=_advice().get(t.diagnosis, ""),
+    )
+
+
+def _advice() -> dict[str, str]:
+    import hpsearch.trainer as trainer
+
+    advice = getattr(trainer, "ADVICE", None)  # not yet public: read it where it is defined
+    if advice is None:
+        from hpsearch.trainer._diagnosis import ADVICE as advice
+    return dict(advice)
+
+
+def parse_states(values: Iterable[TrialState | str]) -> list[TrialState]:
+    """``['complete', 'pruned']`` (or one comma list) -> TrialStates.
+
+    Raises:
+        UserInputError: an unknown state (``field`` is ``state``).
+    """
+    out: list[TrialState] = []
+    for v in values:
+        if isinstance(v, TrialState):
+            out.append(v)
+            continue
+        for part in filter(None, (x.strip() for x in v.split(","))):
+            try:
+                out.append(TrialState(part.lower()))
+            except ValueError:
+                choices = ", ".join(s.value for s in TrialState)
+                raise UserInputError(
+                    f"--state: expected one of {choices}, got {part!r}", field="state"
+                ) from None
+    return out
+
+
+_LEADING_NAME = re.compile(r"^(\s*-?)([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _stored_word(text: Any, stored: list[str]) -> Any:
+    """A filter or sort key whose leading name is the user's word (``lambda < 0.01``) naming
+    the setting as the database stores it (an older database says ``lambd``)."""
+    from hpsearch.searcher import user_name
+
+    if not isinstance(text, str):  # a parsed Filter/SortKey, or no sort
+        return text
+
+    def swap(m: re.Match[str]) -> str:
+        name = m.group(2)
+        if name in stored:
+            return m.group(0)
+        same = [s for s in stored if user_name(s) == user_name(name)]
+        return m.group(1) + (same[0] if same else name)
+
+    return _LEADING_NAME.sub(swap, text, count=1)
+
+
+def _user_word(name: str) -> str:
+    from hpsearch.searcher import user_name
+
+    return user_name(name)

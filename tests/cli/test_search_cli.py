@@ -10,23 +10,10 @@ from typer.testing import CliRunner
 
 from hpsearch.cli import app
 from hpsearch.storage import open_storage
+from tests.cli_checks import one_error_line
+from tests.definitions import iris_definition
 
-CONFIG = {
-    "search": {
-        "name": "cli-search",
-        "trials": 3,
-        "workers": 2,
-        "sampler": "random",
-        "pruner": "none",
-        "seed": 7,
-    },
-    "data": {"dataset": "iris"},
-    "train": {"epochs": 5, "layers": 1, "units": 8},
-    "space": {
-        "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
-        "dropout": {"type": "float", "low": 0.0, "high": 0.3},
-    },
-}
+CONFIG = iris_definition("cli-search")
 
 
 def test_run_then_continue_with_more_trials(ray_local, tmp_path: Path) -> None:
@@ -74,8 +61,9 @@ def test_run_refuses_a_changed_definition(ray_local, tmp_path: Path) -> None:
 
 def test_unknown_search_and_bad_flags(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
+    open_storage(url).close()
     runner = CliRunner()
-    result = runner.invoke(app, ["trials", "nope", "--storage", url])
-    assert result.exit_code == 2 and "no search named 'nope'" in result.output
-    result = runner.invoke(app, ["resume", "nope", "--storage", url, "--trials", "0"])
-    assert result.exit_code == 2 and "--trials" in result.output
+    line = one_error_line(runner.invoke(app, ["trials", "nope", "--storage", url]))
+    assert "no search named 'nope'" in line
+    line = one_error_line(runner.invoke(app, ["resume", "nope", "--storage", url, "--trials", "0"]))
+    assert "--trials" in line

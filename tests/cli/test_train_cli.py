@@ -19,8 +19,9 @@ def _run(*args: str):
 
 def test_json_output_is_one_object_with_the_metrics():
     result = _run(
-        "--dataset", "iris", "--epochs", "30", "--learning-rate", "0.01", "--format", "json"
-    )
+        "--dataset", "iris", "--epochs", "30", "--learning-rate", "0.01", "--format", "json",
+        "--history",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # stdout holds exactly one JSON object
     for key in ("train_accuracy", "dev_accuracy", "train_loss", "dev_loss", "epochs", "seconds"):
@@ -36,8 +37,41 @@ def test_json_output_is_one_object_with_the_metrics():
         "high bias and high variance",
         "good fit",
     )
-    # progress went to stderr, one line per epoch
-    assert result.stderr.count("epoch ") == 30
+    # progress went to stderr: off a terminal a line every few seconds (and the first and last
+    # epoch), not one line per epoch
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("epoch ")]
+    assert lines[0].startswith("epoch 1/30") and lines[-1].startswith("epoch 30/30")
+    assert len(lines) < 10
+
+
+def test_json_history_only_when_asked():
+    result = _run("--dataset", "iris", "--epochs", "3", "--format", "json", "--quiet")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert "history" not in report and report["epochs"] == 3
+    assert result.stderr == ""
+
+
+def test_help_shows_every_default_and_choice():
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for shown in (
+        "[default: relu]",
+        "[default: adam]",
+        "[default: 0.001]",
+        "[default: 64]",
+        "[default: 20]",
+        "[default: none]",
+        "relu, leaky_relu, tanh or sigmoid",
+        "gd, momentum, rmsprop or adam",
+        "none, inverse_time or exponential",
+        "[default: label, target, y or class]",
+        "[default: flower]",
+    ):
+        assert shown in text, shown
+    run_help = " ".join(runner.invoke(app, ["run", "--help"]).output.split())
+    assert "(overrides [search] name)" in run_help
 
 
 def test_flags_reach_the_config_and_the_data():
@@ -70,7 +104,7 @@ def test_table_output_and_plain_progress_lines():
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("moons: n_x=2, train 350 / dev 75 / test 75")
-    assert [ln.split()[1] for ln in lines if ln.startswith("epoch ")] == ["1/3", "2/3", "3/3"]
+    assert [ln.split()[1] for ln in lines if ln.startswith("epoch ")] == ["1/3", "3/3"]
     assert any(ln.startswith("network    2 -> 16 -> 1 (65 parameters)") for ln in lines)
     dev = next(ln for ln in lines if ln.startswith("dev "))
     assert 0.0 <= float(dev.split("accuracy ")[1].rstrip("%")) <= 100.0

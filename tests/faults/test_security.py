@@ -29,6 +29,8 @@ from hpsearch.cli import app
 from hpsearch.searcher import parse_config
 from hpsearch.storage import open_storage
 from hpsearch.trainer import Network, TrainConfig, TrainerInputError, load_dataset, train
+from tests.cli_checks import one_error_line
+from tests.definitions import finished_trial
 from tests.pg_util import postgres_database
 
 runner = CliRunner()
@@ -46,14 +48,6 @@ def code_files() -> list[Path]:
             files += sorted(p for p in (REPO / folder).rglob("*") if p.is_file())
     files += [p for p in (REPO / "Makefile", REPO / "pyproject.toml") if p.is_file()]
     return [p for p in files if p.suffix not in (".md", ".npz", ".png", ".html")]
-
-
-def one_error_line(result, code: int = 2) -> str:
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert "Traceback" not in result.output
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert result.exit_code == code, (result.exit_code, lines[0])
-    return lines[0]
 
 
 # --- (1) Ray token authentication stays on --------------------------------------------------------
@@ -201,8 +195,7 @@ def iris_search(tmp_path):
         store.create_search(
             "iris-sec", config=cfg.to_dict(), objectives=["dev_accuracy"], directions=["maximize"]
         )
-        tid = store.start_trial("iris-sec", 0, {"learning_rate": 0.01}, seed=0)
-        store.finish_trial(tid, attempt=1, state="complete", values=[0.9], epochs_run=2)
+        tid = finished_trial(store, "iris-sec", 0, {"learning_rate": 0.01}, seed=0, epochs_run=2)
     return url, tid
 
 
@@ -442,14 +435,13 @@ def test_search_names_go_through_bound_parameters(tmp_path, spy):
 
 
 def test_where_filters_go_through_bound_parameters(tmp_path, spy):
-    if "--where" not in runner.invoke(app, ["trials", "--help"]).output:
-        pytest.skip("hpsearch trials has no --where yet")
     url = f"sqlite:///{tmp_path / 'where.db'}"
     with open_storage(url) as store:
         store.create_search("w", config={"search": {"name": "w"}})
         for n, opt in enumerate(["adam", "gd", "adam'; DROP TABLE hps_trials; --"]):
-            tid = store.start_trial("w", n, {"optimizer": opt, "dropout": 0.1 * n})
-            store.finish_trial(tid, attempt=1, state="complete", values=[0.5 + n / 10])
+            finished_trial(
+                store, "w", n, {"optimizer": opt, "dropout": 0.1 * n}, value=0.5 + n / 10
+            )
     before = dump_text(url)
     evil = "adam'; DROP TABLE hps_trials; --"
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import hpsearch
-from hpsearch._textplot import text_plot
+from hpsearch.cli._textplot import text_plot
 from hpsearch.storage._query import Filter, QueryError, SortKey, parse_filter, parse_sort
 
 

@@ -1,0 +1,152 @@
+"""``hpsearch validate``, ``run`` and ``resume``: check a search definition, run it, continue it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hpsearch.cli import _app, _render
+from hpsearch.cli._app import StorageOpt, app
+
+ConfigArg = Annotated[Path, typer.Argument(help="Search definition (TOML).", metavar="CONFIG")]
+TrialsOpt = Annotated[int | None, typer.Option(help="Trial budget (overrides the file).")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Trials in flight at once.")]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster: 'auto', 'ray://host:10001' or host:port; default local."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
+
+
+@app.command()
+def validate(config: ConfigArg) -> None:
+    """Check a search definition without running it."""
+    cfg, _ = _checked(config)
+    s = cfg.search
+    searched = ", ".join(p.name for p in cfg.space) or "nothing"
+    typer.echo(
+        f"{config}: ok — search {s.name!r}, {s.trials} trials, sampler {s.sampler}, "
+        f"pruner {s.pruner}, objective {', '.join(s.objectives)}; searches {searched}"
+    )
+
+
+def _checked(path: Path, **overrides: Any) -> tuple[Any, Any]:
+    """(definition, its data) after every check ``validate`` makes, before a database is opened
+    or Ray started."""
+    from hpsearch.searcher import load_config, load_search_data, validate_optuna_settings
+
+    cfg = load_config(path)
+    if overrides:
+        cfg = cfg.with_overrides(**overrides)
+    validate_optuna_settings(cfg)
+    return cfg, load_search_data(cfg)  # a bad dataset name or file is a definition error too
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    name: Annotated[str | None, typer.Option(help="Search name (overrides [search] name).")] = None,
+    trials: TrialsOpt = None,
+    workers: WorkersOpt = None,
+    storage: StorageOpt = None,
+    address: AddressOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Search seed (overrides the file).")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a search: Optuna samples, Ray trains, every result goes to the database.
+
+    Running it again with the name of an existing search continues that search.
+    """
+    _render.check_at_least("--trials", trials, 1)
+    _render.check_at_least("--workers", workers, 1)
+    _render.check_at_least("--seed", seed, 0)
+    cfg, data = _checked(config, name=name, trials=trials, workers=workers, seed=seed)
+    _run_and_report(cfg, _app.open_store(storage), address=address, quiet=quiet, data=data)
+
+
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="Name of the search to continue.", metavar="NAME")],
+    trials: Annotated[int | None, typer.Option(help="New trial budget (total).")] = None,
+    workers: WorkersOpt = None,
+    storage: StorageOpt = None,
+    address: AddressOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Continue a stored search: lost trials run again, the sampler sees every earlier trial."""
+    from hpsearch.searcher import stored_config
+
+    _render.check_at_least("--trials", trials, 1)
+    _render.check_at_least("--workers", workers, 1)
+    store = _app.open_store(storage)
+    cfg = stored_config(store, name, trials=trials, workers=workers)
+    _run_and_report(cfg, store, address=address, quiet=quiet, resume=True)
+
+
+def _run_and_report(
+    cfg: Any,
+    store: Any,
+    *,
+    address: str | None,
+    quiet: bool,
+    resume: bool = False,
+    data: Any = None,
+) -> None:
+    from hpsearch.searcher import Progress, SearchInterrupted, run_search
+
+    progress = Progress(quiet=quiet)
+
+    def on_event(kind: str, info: dict[str, Any]) -> None:
+        if kind == "failed":
+            first = str(info["text"]).strip().splitlines()[-1:] or [""]
+            progress.event(f"trial {info['number']} failed ({info['reason']}): {first[0][:120]}")
+        elif kind == "retry":
+            progress.event(f"trial {info['number']} lost its worker; attempt {info['attempt']}")
+
+    if not quiet:
+        typer.echo(f"search {cfg.search.name!r} -> {store.url}", err=True)
+    try:
+        outcome = run_search(
+            cfg,
+            store,
+            address=address,
+            resume=resume,
+            progress=progress,
+            on_event=on_event,
+            data=data,
+        )
+    except SearchInterrupted as e:
+        summary(e.outcome, cfg)
+        typer.echo("interrupted: finished trials are stored; `hpsearch resume` continues", err=True)
+        raise typer.Exit(_app.EXIT_INTERRUPTED) from None
+    summary(outcome, cfg)
+
+
+def summary(outcome: Any, cfg: Any, *, top: int = 5) -> None:
+    """Counts, the top trials with their hyperparameters, and the best trial's test result."""
+    objective = cfg.search.objectives[0]
+    typer.echo(
+        f"search {outcome.name!r} {outcome.status}: {outcome.complete} complete, "
+        f"{outcome.pruned} pruned, {outcome.failed} failed in {outcome.elapsed_s:.1f} s"
+    )
+    finite = [
+        t
+        for t in outcome.trials
+        if t.state.value == "complete" and t.value is not None and t.value == t.value
+    ]
+    maximize = cfg.search.directions[0] == "maximize"
+    ranked = sorted(finite, key=lambda t: t.value, reverse=maximize)[:top]
+    if ranked:
+        rows, cols = _render.trial_rows(ranked, objective)
+        cols = [c for c in cols if c != "state"] + ["n_params"]
+        for r, t in zip(rows, ranked, strict=True):
+            r["n_params"] = t.n_params
+        _render.emit(rows, cols, "table", title=f"top trials by {objective}", digits=4)
+    best = outcome.best
+    if best is not None and outcome.best_test_accuracy is not None:
+        typer.echo(
+            f"best trial {best.number} on the test split: accuracy "
+            f"{outcome.best_test_accuracy:.4f}, loss {outcome.best_test_loss:.4f}"
+        )
