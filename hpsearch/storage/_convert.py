@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from numbers import Integral, Real
-from operator import attrgetter
 from typing import Any
 
 from hpsearch.storage._floats import decode_floats, decode_list, encode_floats
@@ -37,7 +36,6 @@ log = logging.getLogger("hpsearch.storage")
 
 SECRET_KEY_RE = re.compile(r"passw|secret|token|api[_-]?key|credential", re.IGNORECASE)
 EPOCH_ATTRIBUTES = ("epoch", *EPOCH_FLOATS)
-_epoch_fields = attrgetter(*EPOCH_ATTRIBUTES)  # one C call per epoch, not seven getattr
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -137,7 +135,7 @@ def epoch_rows(trial_id: int, epochs: Iterable[Any]) -> list[dict[str, Any]]:
         TypeError: an epoch lacks one of the attributes.
     """
     try:
-        return [_epoch_row(trial_id, _epoch_fields(e)) for e in epochs]
+        return [_epoch_row(trial_id, e) for e in epochs]
     except AttributeError as e:
         raise TypeError(
             f"each epoch should have the attributes {', '.join(EPOCH_ATTRIBUTES)} (an "
@@ -145,10 +143,11 @@ def epoch_rows(trial_id: int, epochs: Iterable[Any]) -> list[dict[str, Any]]:
         ) from e
 
 
-def _epoch_row(trial_id: int, fields: tuple[Any, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {"trial_id": trial_id, "epoch": int(fields[0]), "nonfinite": None}
+def _epoch_row(trial_id: int, epoch: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"trial_id": trial_id, "epoch": int(epoch.epoch), "nonfinite": None}
     marks: list[str] = []
-    for name, value in zip(EPOCH_FLOATS, fields[1:], strict=True):
+    for name in EPOCH_FLOATS:  # a getattr loop: faster than attrgetter + zip (measured)
+        value = getattr(epoch, name)
         if value is not None:
             value = float(value)
             if value - value != 0.0:  # NaN or +/-inf, without a function call per value
