@@ -1,6 +1,6 @@
 """What hpsearch's orchestration costs beyond training, measured in one run.
 
-    python benchmarks/search_overhead.py [--trials 32] [--skip-tune] [--skip-scale]
+    python benchmarks/search_overhead.py [--trials 32] [--skip-tune] [--skip-scale] [--quick]
 
 Prints, for N trials of a fixed, known training cost (the same network, epochs and data every
 trial):
@@ -281,7 +281,14 @@ def main() -> int:
     )
     parser.add_argument("--skip-tune", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 8 short trials, no Ray Tune, short histories, a 4-trial scale run",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.epochs, args.skip_tune = 8, 10, True
     _token_dir()
     TRAIN["epochs"] = args.epochs
     import ray
@@ -326,11 +333,15 @@ def main() -> int:
     else:
         print("\nRay Tune not installed (pip install 'ray[tune]'): comparison skipped")
     print("\ndriver cost per ask+tell with TPE, by history:")
-    for h in (0, 1000, 10000):
+    for h in (0, 200) if args.quick else (0, 1000, 10000):
         print(f"  {h:>6} earlier trials: {ask_cost(h) * 1e3:8.1f} ms")
     if not args.skip_scale:
-        s = scale_run(trials=512, in_flight=128, sleep_s=1.0)
-        print("\nsimulated cluster: 2 nodes x 64 CPUs, 128 trials in flight, 512 sleeping trials:")
+        trials, in_flight = (8, 4) if args.quick else (512, 128)
+        s = scale_run(trials=trials, in_flight=in_flight, sleep_s=1.0)
+        print(
+            f"\nsimulated cluster: 2 nodes x {in_flight // 2} CPUs, {in_flight} trials in flight, "
+            f"{trials} sleeping trials:"
+        )
         print(
             f"  {s['wall']:.2f} s wall vs {s['ideal']:.2f} s ideal "
             f"(efficiency {s['ideal'] / s['wall']:.2f}); "
