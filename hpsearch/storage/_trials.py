@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -47,18 +48,13 @@ RESULT_FIELDS = (
     "finished_at",
     "nonfinite",
 )
-OUTCOME_FLOATS = (
-    "train_loss",
-    "train_accuracy",
-    "dev_loss",
-    "dev_accuracy",
-    "avoidable_bias",
-    "variance",
-    "startup_s",
-    "train_s",
-    "report_s",
+# TrialOutcome's fields are named as the trial columns they fill (state, values and fail_reason
+# are converted on the way)
+_OUTCOME_COLUMNS = tuple(
+    f.name for f in fields(TrialOutcome) if f.name not in ("state", "values", "fail_reason")
 )
-OUTCOME_OTHERS = ("epochs_run", "n_params", "diagnosis", "error_text", "diverged_epoch")
+OUTCOME_FLOATS = tuple(n for n in _OUTCOME_COLUMNS if n in TRIAL_FLOATS)
+OUTCOME_OTHERS = tuple(n for n in _OUTCOME_COLUMNS if n not in TRIAL_FLOATS)
 
 
 def for_update(stmt: Select[Any]) -> Select[Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 
@@ -19,8 +20,10 @@ from hpsearch.storage import (
     Storage,
     TrialNotFoundError,
     TrialOutcome,
+    TrialRecord,
     TrialState,
 )
+from hpsearch.storage._models import EpochRow
 from hpsearch.trainer import EpochMetrics
 
 PARAMS = {"learning_rate": 0.01, "layers": 2, "units": (64, 32), "activation": "relu", "bn": True}
@@ -300,3 +303,12 @@ def test_models_round_trip_as_npz(storage: Storage) -> None:
     assert storage.model_trial_ids(sid) == [tid]
     with pytest.raises(TrialNotFoundError):
         storage.save_model(tid + 50, b"x")
+
+
+def test_outcome_and_epoch_fields_are_column_names() -> None:
+    """One name per field from the worker to its column: storage converts nothing by name."""
+    trial_fields = {f.name for f in dataclasses.fields(TrialRecord)}
+    assert {f.name for f in dataclasses.fields(TrialOutcome)} <= trial_fields
+    epoch_columns = {c.name for c in EpochRow.__table__.columns} - {"trial_id", "nonfinite"}
+    assert {f.name for f in dataclasses.fields(EpochRecord)} == epoch_columns
+    assert {f.name for f in dataclasses.fields(EpochMetrics)} == epoch_columns
