@@ -21,7 +21,14 @@ One process writes (the search driver); Ray workers never touch the database. A 
 (:meth:`Storage.acquire_lease`, timed by the database clock) keeps a second driver off a live
 search.
 
-This package never imports ray or optuna.
+This package never imports ray or optuna, and knows no trainer words: an epoch is any object with
+the ``hps_epochs`` column names as attributes, a trial's end one :class:`TrialOutcome`, and
+hyperparameters are stored under the names they are given (the user's words).
+
+Modules by role: ``_session`` (one transaction per call, retries, driver errors mapped),
+``_lease`` (the lease SQL), ``_trials`` (trial writes and the attempt fence), ``_reads`` and
+``_query`` (read statements, user filters), ``_convert`` (row <-> record), ``_reading`` and
+``_storage`` (the :class:`Storage` API: thin methods), ``_open`` (opening and upgrading).
 """
 
 from __future__ import annotations
