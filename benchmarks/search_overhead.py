@@ -201,8 +201,8 @@ def scale_run(trials: int, in_flight: int, sleep_s: float) -> dict:
         yield TrialStarted(
             number=number,
             attempt=attempt,
-            node=ctx.get_node_id(),
-            worker=ctx.get_worker_id(),
+            node_id=ctx.get_node_id(),
+            worker_id=ctx.get_worker_id(),
             host="sim",
             pid=os.getpid(),
             queue_s=max(0.0, started - submitted_at),

@@ -257,7 +257,9 @@ class Driver:
             case TrialPruned():
                 self.on_event("pruned", {**info, "epoch": end.epochs_run})
             case TrialFailed():
-                self.on_event("failed", {**info, "reason": end.reason.value, "text": end.text})
+                self.on_event(
+                    "failed", {**info, "reason": end.fail_reason.value, "text": end.error_text}
+                )
 
     def _lost(self, t: _InFlight, text: str) -> None:
         """The worker or node died: retry with the same hyperparameters, or fail the trial."""

@@ -27,9 +27,9 @@ class TrialStarted:
 
     number: int
     attempt: int
-    node: str | None  # Ray node id
-    worker: str | None  # Ray worker id
-    host: str
+    node_id: str | None  # Ray's ids of the node and worker process
+    worker_id: str | None
+    host: str  # host and pid are kept in the trial's environment
     pid: int
     queue_s: float  # from submission to the worker starting it
     environment: dict[str, Any]  # library versions, BLAS: what a replay compares against
@@ -69,11 +69,11 @@ class TrialDone:
 @dataclass(frozen=True)
 class TrialFailed:
     """The trial ended without a result (diverged, refused for memory, an error) or was ended by
-    the driver (worker lost, timeout, interrupted). ``epoch``: the epoch that diverged."""
+    the driver (worker lost, timeout, interrupted)."""
 
-    reason: FailReason
-    text: str
-    epoch: int | None = None
+    fail_reason: FailReason
+    error_text: str
+    diverged_epoch: int | None = None
     train_s: float | None = None
 
 

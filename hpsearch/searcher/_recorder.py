@@ -76,9 +76,9 @@ def trial_outcome(
         case TrialFailed():
             return TrialOutcome(
                 state=TrialState.FAILED,
-                fail_reason=end.reason,
-                error_text=end.text,
-                diverged_epoch=end.epoch,
+                fail_reason=end.fail_reason,
+                error_text=end.error_text,
+                diverged_epoch=end.diverged_epoch,
                 epochs_run=epochs_seen,
                 train_s=end.train_s,
             )
@@ -163,8 +163,8 @@ class Recorder:
         self.storage.record_trial_start(
             trial_id,
             attempt=msg.attempt,
-            node_id=msg.node,
-            worker_id=msg.worker,
+            node_id=msg.node_id,
+            worker_id=msg.worker_id,
             queue_s=msg.queue_s,
             environment={**msg.environment, "host": msg.host, "pid": msg.pid},
             dataset_hash=self.dataset_hash,

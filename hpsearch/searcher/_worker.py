@@ -70,8 +70,8 @@ def run_trial(
         yield TrialStarted(
             number=number,
             attempt=attempt,
-            node=ctx.get_node_id() if ctx else None,
-            worker=ctx.get_worker_id() if ctx else None,
+            node_id=ctx.get_node_id() if ctx else None,
+            worker_id=ctx.get_worker_id() if ctx else None,
             host=socket.gethostname(),
             pid=os.getpid(),
             queue_s=max(0.0, started - submitted_at),
@@ -112,7 +112,9 @@ def run_trial(
                     pending, last_sent = [], time.monotonic()
         except DivergedError as e:
             yield from _flush(pending)
-            yield _failed("DIVERGED", str(e), epoch=e.epoch, train_s=time.time() - train_start)
+            yield _failed(
+                "DIVERGED", str(e), diverged_epoch=e.epoch, train_s=time.time() - train_start
+            )
             return
         except MemoryError:
             yield from _flush(pending)
