@@ -276,3 +276,52 @@ def test_ctrl_c_records_running_trials_and_exits_130(ray_local, tmp_path: Path) 
     final = storage.trials("sigint-test")
     assert len(final) == 8 and outcome.status == "finished"
     assert all(t.state == TrialState.COMPLETE for t in final)
+
+
+def test_each_end_is_one_stored_outcome_and_one_optuna_state() -> None:
+    from optuna.trial import TrialState as OptunaState
+
+    from hpsearch.searcher._messages import TrialDone, TrialFailed, TrialPruned
+    from hpsearch.searcher._optuna import optuna_state
+    from hpsearch.searcher._recorder import trial_outcome
+    from hpsearch.trainer import EpochMetrics
+
+    last = EpochMetrics(3, 0.5, 0.8, 0.6, 0.75, epoch_s=0.01, elapsed_s=0.03)
+    done = TrialDone(
+        train_loss=0.4,
+        train_accuracy=0.9,
+        dev_loss=0.5,
+        dev_accuracy=0.85,
+        epochs_run=6,
+        stopped="completed",
+        best_epoch=5,
+        n_params=100,
+        diagnosis="good fit",
+        avoidable_bias=0.0,
+        variance=0.05,
+        startup_s=0.1,
+        train_s=1.5,
+        model=b"",
+    )
+    diverged = TrialFailed(FailReason.DIVERGED, "cost nan", diverged_epoch=2, train_s=0.2)
+    ends = {
+        "complete": trial_outcome(done, values=(0.85,)),
+        "not finite": trial_outcome(done, values=(float("nan"),)),
+        "pruned": trial_outcome(TrialPruned(epochs_run=3, last=last)),
+        "diverged": trial_outcome(diverged, epochs_seen=2),
+    }
+    states = {k: (o.state, optuna_state(o.state, o.values)) for k, o in ends.items()}
+    assert states == {
+        "complete": (TrialState.COMPLETE, OptunaState.COMPLETE),
+        "not finite": (TrialState.COMPLETE, OptunaState.FAIL),
+        "pruned": (TrialState.PRUNED, OptunaState.PRUNED),
+        "diverged": (TrialState.FAILED, OptunaState.FAIL),
+    }
+    complete, pruned, failed = ends["complete"], ends["pruned"], ends["diverged"]
+    assert (complete.train_s, complete.startup_s, complete.epochs_run) == (1.5, 0.1, 6)
+    assert (pruned.epochs_run, pruned.dev_accuracy, pruned.train_loss) == (3, 0.75, 0.5)
+    assert (failed.fail_reason, failed.diverged_epoch, failed.epochs_run) == (
+        FailReason.DIVERGED,
+        2,
+        2,
+    )
