@@ -34,7 +34,13 @@ from hpsearch.searcher._recorder import Recorder, trial_outcome
 from hpsearch.searcher._space import grid_size
 from hpsearch.searcher._study import Asked, StudySide
 from hpsearch.searcher._worker import remote_trial, trial_seed
-from hpsearch.storage import FailReason, ModelNotFoundError, Storage, TrialRecord
+from hpsearch.storage import (
+    FailReason,
+    ModelNotFoundError,
+    SearchRecord,
+    Storage,
+    TrialRecord,
+)
 from hpsearch.trainer import EpochMetrics, Network, TrainerInputError
 
 # Ray errors that mean "the process or machine running the trial went away": retry the trial.
@@ -113,7 +119,7 @@ class Driver:
         self._memory_limit = int(config.search.memory_limit_mb * 2**20)
 
     @property
-    def search(self) -> Any:
+    def search(self) -> SearchRecord | None:
         return self.recorder.search
 
     @property

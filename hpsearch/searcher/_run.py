@@ -96,7 +96,7 @@ def run_search(
     t0 = time.monotonic()
     driver = Driver(config, storage, progress=progress, on_event=on_event, data=data)
     driver.prepare(resume=resume)
-    search_id = driver.search.id
+    search_id = driver.recorder.search_id
     status = SearchStatus.FAILED
     db_down: DatabaseUnavailableError | None = None
     try:
