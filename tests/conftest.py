@@ -51,3 +51,17 @@ def ray_local():
         )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def definition_file(tmp_path):
+    """``write(doc, name="search.toml") -> Path``: a search definition (a dict, e.g. from
+    ``tests.definitions.iris_definition``) written as TOML in the test's folder."""
+    import tomli_w
+
+    def write(doc: dict, name: str = "search.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+        return path
+
+    return write

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import tomli_w
 from typer.testing import CliRunner
 
 from hpsearch.cli import app
@@ -16,14 +15,16 @@ from tests.definitions import iris_definition
 CONFIG = iris_definition("cli-search")
 
 
-def test_run_then_continue_with_more_trials(ray_local, tmp_path: Path) -> None:
-    path = tmp_path / "search.toml"
-    path.write_text(tomli_w.dumps(CONFIG))
+def test_run_then_continue_with_more_trials(ray_local, tmp_path: Path, definition_file) -> None:
+    path = definition_file(CONFIG)
     url = f"sqlite:///{tmp_path / 'r.db'}"
     runner = CliRunner()
     first = runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"])
     assert first.exit_code == 0, first.output
     assert "3 complete" in first.output
+    # the summary's top-trials table shows their hyperparameters, the objective named once
+    head = next(ln for ln in first.stdout.splitlines() if ln.split()[:1] == ["#"]).split()
+    assert {"learning_rate", "dropout"} <= set(head) and head.count("dev_accuracy") == 1
     assert "on the test split: accuracy" in first.output
     # the same name again continues the search: the budget counts what is done
     again = runner.invoke(app, ["run", str(path), "--storage", url, "--trials", "5", "--quiet"])
@@ -45,18 +46,14 @@ def test_run_then_continue_with_more_trials(ray_local, tmp_path: Path) -> None:
     assert len(open_storage(url).trials("cli-search")) == 5
 
 
-def test_run_refuses_a_changed_definition(ray_local, tmp_path: Path) -> None:
-    path = tmp_path / "search.toml"
-    path.write_text(tomli_w.dumps(CONFIG))
+def test_run_refuses_a_changed_definition(ray_local, tmp_path: Path, definition_file) -> None:
+    path = definition_file(CONFIG)
     url = f"sqlite:///{tmp_path / 'r.db'}"
     runner = CliRunner()
     assert runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"]).exit_code == 0
-    changed = json.loads(json.dumps(CONFIG))
-    changed["train"]["epochs"] = 9
-    path.write_text(tomli_w.dumps(changed))
-    result = runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"])
-    assert result.exit_code == 2
-    assert "already exists with a different [train]" in result.output
+    definition_file(iris_definition("cli-search", train={"epochs": 9}))
+    line = one_error_line(runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"]))
+    assert "already exists with a different [train]" in line
 
 
 def test_unknown_search_and_bad_flags(tmp_path: Path) -> None:

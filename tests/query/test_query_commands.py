@@ -277,7 +277,10 @@ def test_export_to_a_real_optuna_study(search_db, tmp_path: Path):
     assert len(study.trials) == len(stored)
     best = search_db.store.best_trial(search_db.name)
     assert study.best_value == best.value
-    assert study.best_trial.user_attrs["number"] == best.number
+    # on a tie (iris often reaches dev accuracy 1.0 twice) each side may pick another of the
+    # equally best trials: Optuna's best must be one of them
+    tied = {t.number for t in stored if t.state == TrialState.COMPLETE and t.value == best.value}
+    assert study.best_trial.user_attrs["number"] in tied and best.number in tied
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     assert len(pruned) == sum(t.state == TrialState.PRUNED for t in stored)
