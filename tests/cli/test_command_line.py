@@ -36,7 +36,7 @@ def db(tmp_path) -> str:
         common = {"layers": 3, "learning_rate": 0.0123456, "optimizer": "adam"}
         finished_trial(
             store, "hand", 0, {**common, "lambd": 0.01}, value=0.8, dev_accuracy=0.8,
-            train_accuracy=0.99, epochs_run=5, diagnosis="high variance",
+            train_accuracy=0.95, epochs_run=5, diagnosis="high variance",
             avoidable_bias=0.01, variance=0.19,
         )  # fmt: skip
         finished_trial(
@@ -112,13 +112,13 @@ def test_lambda_is_the_users_word_in_where_sort_and_columns(db):
 
 
 def test_show_prints_the_stored_diagnosis(db):
-    # trial 0 stored "high variance" with its own numbers; recomputing from the accuracies
-    # (train error 1%, dev error 20%) would print variance 19.00% too, but the text must be the
-    # stored one, and trial 1 (nothing stored) prints no diagnosis at all
+    # trial 0 stored "high variance" with its own numbers; recomputing from its accuracies
+    # (train error 5%, dev error 20%) would say "high bias and high variance" with avoidable bias
+    # 5%; trial 1 (nothing stored) prints no diagnosis at all
     result = invoke("show", "hand", "0", "--storage", db)
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
-    assert "bias/variance: high variance" in text
+    assert "bias/variance: high variance (" in text
     assert "avoidable bias 1.00%, variance 19.00%" in text
     assert "next step: variance dominates" in text
     assert "lambda" in result.stdout.split()
