@@ -55,12 +55,15 @@ def trials(
     ] = None,
     state: Annotated[
         list[str] | None,
-        typer.Option("--state", help="complete, pruned, failed or running (repeatable)."),
+        typer.Option(
+            "--state", help="complete, pruned, failed or running (repeatable).", metavar="STATE"
+        ),
     ] = None,
     where: Annotated[
         list[str] | None,
         typer.Option(
             "--where",
+            metavar="FILTER",
             help="Filter such as 'dropout > 0.3', 'lambda < 1e-3' or 'optimizer = adam' "
             "(repeatable, all apply).",
         ),
