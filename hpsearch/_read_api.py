@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hpsearch.errors import UserInputError
 from hpsearch.storage import (
     EpochRecord,
     SearchRecord,
@@ -32,7 +31,9 @@ from hpsearch.storage import (
     TrialRecord,
     TrialState,
     open_storage,
+    parse_states,
 )
+from hpsearch.trainer import ADVICE
 
 PANDAS_HINT = "to_pandas() needs pandas: pip install 'hpsearch[pandas]'"
 
@@ -258,39 +259,8 @@ def diagnosis(t: TrialRecord | None) -> Diagnosis | None:
         dev_error=None if t.dev_accuracy is None else 1 - t.dev_accuracy,
         avoidable_bias=t.avoidable_bias,
         variance=t.variance,
-        advice=_advice().get(t.diagnosis, ""),
+        advice=ADVICE.get(t.diagnosis, ""),
     )
-
-
-def _advice() -> dict[str, str]:
-    import hpsearch.trainer as trainer
-
-    advice = getattr(trainer, "ADVICE", None)  # not yet public: read it where it is defined
-    if advice is None:
-        from hpsearch.trainer._diagnosis import ADVICE as advice
-    return dict(advice)
-
-
-def parse_states(values: Iterable[TrialState | str]) -> list[TrialState]:
-    """``['complete', 'pruned']`` (or one comma list) -> TrialStates.
-
-    Raises:
-        UserInputError: an unknown state (``field`` is ``state``).
-    """
-    out: list[TrialState] = []
-    for v in values:
-        if isinstance(v, TrialState):
-            out.append(v)
-            continue
-        for part in filter(None, (x.strip() for x in v.split(","))):
-            try:
-                out.append(TrialState(part.lower()))
-            except ValueError:
-                choices = ", ".join(s.value for s in TrialState)
-                raise UserInputError(
-                    f"--state: expected one of {choices}, got {part!r}", field="state"
-                ) from None
-    return out
 
 
 _LEADING_NAME = re.compile(r"^(\s*-?)([A-Za-z_][A-Za-z0-9_]*)")

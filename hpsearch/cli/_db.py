@@ -28,22 +28,10 @@ def db_upgrade(storage: StorageOpt = None) -> None:
 @db_app.command("current")
 def db_current(storage: StorageOpt = None) -> None:
     """Show the database's schema revision and the one this hpsearch needs."""
-    from hpsearch.storage import (
-        DatabaseNotFoundError,
-        database_revision,
-        head_revision,
-        mask_url,
-        open_storage,
-        resolve_storage_url,
-    )
+    from hpsearch.storage import database_revision, mask_url, resolve_storage_url
 
     where = mask_url(resolve_storage_url(storage))
-    try:
-        open_storage(storage, create=False, create_schema=False).close()
-    except DatabaseNotFoundError:  # no file yet: say so without creating one
-        current, head = None, head_revision()
-    else:
-        current, head = database_revision(storage)
+    current, head = database_revision(storage)  # reads only: creates no file
     if current == head:
         typer.echo(f"{where}: schema revision {current} (up to date)")
     elif current is None:

@@ -49,6 +49,7 @@ from hpsearch.storage._errors import (
 )
 from hpsearch.storage._models import FailReason, SearchStatus, TrialState
 from hpsearch.storage._open import database_revision, open_storage, upgrade_database
+from hpsearch.storage._query import QueryError, parse_states
 from hpsearch.storage._records import (
     EpochRecord,
     LeaseHolder,
@@ -75,6 +76,7 @@ __all__ = [
     "LeaseHolder",
     "LeaseLostError",
     "ModelNotFoundError",
+    "QueryError",
     "SchemaVersionError",
     "SearchExistsError",
     "SearchNotFoundError",
@@ -91,6 +93,7 @@ __all__ = [
     "head_revision",
     "mask_url",
     "open_storage",
+    "parse_states",
     "resolve_storage_url",
     "resolve_url",
     "strip_secrets",

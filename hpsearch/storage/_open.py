@@ -89,8 +89,14 @@ def upgrade_database(url: str | None = None) -> tuple[str | None, str]:
 def database_revision(url: str | None = None) -> tuple[str | None, str]:
     """(the database's schema revision or None if never created, this hpsearch's head revision).
 
+    Reads only: a SQLite file that does not exist is reported as never created, not created.
+
     Raises:
         BadDatabaseURLError, DatabaseUnavailableError: as :func:`open_storage`.
     """
-    with open_storage(url, create_schema=False) as storage:
+    try:
+        storage = open_storage(url, create=False, create_schema=False)
+    except DatabaseNotFoundError:
+        return None, _schema.head_revision()
+    with storage:
         return storage.schema_revision(), _schema.head_revision()

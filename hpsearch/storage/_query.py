@@ -321,14 +321,17 @@ def _sort_column(name: str, params: Mapping[str, str]) -> Any:
     )
 
 
-def parse_states(values: Iterable[str]) -> list[TrialState]:
-    """``['complete', 'pruned']`` (or one comma list) -> TrialStates.
+def parse_states(values: Iterable[TrialState | str]) -> list[TrialState]:
+    """``['complete', 'pruned']`` (or one comma list, or TrialStates) -> TrialStates.
 
     Raises:
-        QueryError: an unknown state.
+        QueryError: an unknown state (``field`` is ``state``).
     """
     out: list[TrialState] = []
     for v in values:
+        if isinstance(v, TrialState):
+            out.append(v)
+            continue
         for part in filter(None, (x.strip() for x in v.split(","))):
             try:
                 out.append(TrialState(part.lower()))

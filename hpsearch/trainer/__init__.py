@@ -7,7 +7,7 @@ package pulls in nothing but NumPy and the standard library.
 from __future__ import annotations
 
 from ._config import DTYPES, TrainConfig
-from ._diagnosis import BiasVariance, bias_variance
+from ._diagnosis import ADVICE, BiasVariance, bias_variance
 from ._errors import DatasetError, DivergedError, TrainerError, TrainerInputError
 from ._gradcheck import gradient_check
 from ._memory import estimate_memory_bytes
@@ -23,6 +23,7 @@ from .data import (
 )
 
 __all__ = [
+    "ADVICE",
     "DTYPES",
     "EPOCH_METRICS",
     "LABEL_COLUMNS",

@@ -28,11 +28,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from tests.pg_util import SKIP_REASON, create_database, drop_database, postgres_server_url
-except ImportError:  # pytest started from elsewhere than the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.pg_util import SKIP_REASON, create_database, drop_database, postgres_server_url
+from tests.pg_util import SKIP_REASON, create_database, drop_database, postgres_server_url
 from tests.ray_cluster import RAY, client_env, two_node_cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420)]

@@ -29,7 +29,7 @@ from hpsearch.cli import app
 from hpsearch.searcher import parse_config
 from hpsearch.searcher._config import SAMPLERS
 from hpsearch.storage import open_storage
-from hpsearch.trainer._data import write_idx
+from hpsearch.trainer.data import write_idx
 from tests.cli_checks import one_error_line
 from tests.definitions import finished_trial
 from tests.pg_util import postgres_server_url

@@ -20,13 +20,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-try:
-    from tests.ray_cluster import client_env, process_tree, two_node_cluster
-except ImportError:  # pytest started from elsewhere than the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.ray_cluster import client_env, process_tree, two_node_cluster
-
 from hpsearch.storage import FailReason, TrialState, open_storage
+from tests.ray_cluster import client_env, process_tree, two_node_cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420)]
 

@@ -7,19 +7,12 @@ the reason shown when the variable is unset).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from hpsearch.storage import Storage, open_storage
-
-try:
-    from tests.pg_util import postgres_database
-except ImportError:  # pytest started from elsewhere than the repository root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.pg_util import postgres_database
+from tests.pg_util import postgres_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
