@@ -1,0 +1,185 @@
+"""Label new data with a stored model: each row gets its class, class index and confidence.
+
+Prediction needs the training normalisation. It is not stored with the model: it is refitted from
+the stored data settings (same dataset, split seed and normaliser, fingerprint checked), which is
+exact because the normaliser is a deterministic function of the training split. Input files are
+read by the trainer's own readers (``hpsearch.trainer.data.read_samples``), as training data is.
+
+Imports neither Ray nor Optuna.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpsearch.errors import UserInputError
+from hpsearch.searcher._definition import SearchConfig
+from hpsearch.searcher._replay import trial_dataset
+from hpsearch.storage import ModelNotFoundError, Storage
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One labelled sample of the input file."""
+
+    row: int  # 0-based sample number in the file
+    label: str  # class name
+    class_index: int
+    confidence: float  # the model's probability of that class
+
+
+@dataclass
+class Prediction:
+    """Labels for the rows of an input file."""
+
+    search: str
+    number: int
+    labels: list[str]  # class names
+    indices: np.ndarray  # (m,) int64 class indices
+    probabilities: np.ndarray  # (C, m); C = 1 for two classes (P(class 1))
+    classes: tuple[str, ...]
+    true_labels: list[str] | None = None  # when the file has a label column / y array
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(m,) the probability of each chosen class (for two classes, max(p, 1 - p))."""
+        proba = self.probabilities
+        if proba.shape[0] == 1:
+            return np.maximum(proba[0], 1 - proba[0]).astype(np.float64)
+        return proba.max(axis=0).astype(np.float64)
+
+    @property
+    def rows(self) -> list[PredictionRow]:
+        """One row per sample: its label, class index and confidence."""
+        return [
+            PredictionRow(row=i, label=label, class_index=int(k), confidence=float(c))
+            for i, (label, k, c) in enumerate(
+                zip(self.labels, self.indices.tolist(), self.confidence.tolist(), strict=True)
+            )
+        ]
+
+    @property
+    def accuracy(self) -> float | None:
+        """Share of samples whose given label matches; labels are class names, or class indices
+        when they are not names (iris's y = 0, 1, 2 for setosa, versicolor, virginica)."""
+        if self.true_labels is None:
+            return None
+        truth = self.true_labels
+        names = set(self.classes)
+        if not all(t in names for t in truth):
+            indices = [str(i) for i in range(len(self.classes))]
+            if all(t in indices for t in truth):
+                truth = [self.classes[int(t)] for t in truth]
+        hits = sum(a == b for a, b in zip(self.labels, truth, strict=True))
+        return hits / max(len(self.labels), 1)
+
+
+def read_inputs(
+    path: str | Path, n_x: int, *, label_column: str | None = None
+) -> tuple[np.ndarray, list[str] | None]:
+    """(X (n_x, m), labels as text or None) from a ``.npz`` (array ``X``, optional ``y``; rows
+    are samples) or a ``.csv`` with a header (numeric feature columns, optional label column).
+
+    Raises:
+        UserInputError: unreadable file, wrong number of features, non-numeric cells; the message
+            starts with ``--input`` and ``field`` is ``input``.
+    """
+    from hpsearch.trainer import TrainerInputError
+    from hpsearch.trainer.data import read_samples
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserInputError(f"--input {str(p)!r}: no such file", field="input")
+    if p.suffix.lower() not in (".npz", ".csv"):
+        raise UserInputError(
+            f"--input {p}: expected a .npz or .csv file, got {p.suffix.lower() or 'none'!r}",
+            field="input",
+        )
+    try:
+        samples = read_samples(p, label_column=label_column, require_labels=False, n_features=n_x)
+    except TrainerInputError as e:
+        raise UserInputError(f"--input {e}", field="input") from None
+    if samples.labels is None:
+        return samples.X, None
+    return samples.X, [_label_text(v) for v in samples.labels.tolist()]
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        value = number
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _input_scale(config: SearchConfig, X: np.ndarray) -> float:
+    """Image datasets read from IDX bytes were divided by 255 at training: do it to bytes here."""
+    spec = config.data.dataset.strip().lower()
+    idx = spec in ("mnist", "fashion-mnist", "fashion_mnist") or Path(spec).is_dir()
+    return 1 / 255 if idx and np.issubdtype(X.dtype, np.integer) else 1.0
+
+
+def predict_file(
+    storage: Storage,
+    search: str | int,
+    input_path: str | Path,
+    *,
+    number: int | None = None,
+) -> Prediction:
+    """Label the samples in ``input_path`` with a stored model (the best trial's by default).
+
+    The inputs get the training normalisation, refitted from the stored data settings.
+
+    Raises:
+        SearchNotFoundError, TrialNotFoundError: no such search or trial.
+        UserInputError: no stored model (suggests ``hpsearch replay --save``), a bad input file.
+    """
+    from hpsearch.trainer import Network
+
+    record = storage.get_search(search)
+    config = SearchConfig.from_stored(record)
+    if number is None:
+        trial = storage.best_trial(record.id)
+        if trial is None:
+            raise UserInputError(
+                f"search {record.name!r} has no complete trial to predict with", field="trial"
+            )
+    else:
+        trial = storage.get_trial(record.id, number)
+    try:
+        blob = storage.load_model(trial.id)
+    except ModelNotFoundError:
+        raise UserInputError(
+            f"trial {trial.number} of {record.name!r} has no stored model; run "
+            f"`hpsearch replay {record.name} {trial.number} --save` first",
+            field="trial",
+        ) from None
+    network = Network.from_npz_bytes(blob, source=f"model of trial {trial.number}")
+    data, _ = trial_dataset(config, record, trial)
+    X_raw, labels = read_inputs(input_path, network.n_x, label_column=config.data.label_column)
+    dtype = np.dtype(str(config.train.get("dtype", "float32")))
+    X = X_raw.astype(dtype)
+    scale = _input_scale(config, X_raw)
+    if scale != 1.0:
+        X *= np.asarray(scale, dtype=dtype)
+    if data.normalizer is not None:
+        X = data.normalizer.transform(X)
+    indices = network.predict(X)
+    classes = tuple(data.classes)
+    return Prediction(
+        search=record.name,
+        number=trial.number,
+        labels=[classes[i] for i in indices.tolist()],
+        indices=indices,
+        probabilities=network.predict_proba(X),
+        classes=classes,
+        true_labels=labels,
+    )
