@@ -14,7 +14,8 @@ from typing import Any
 import optuna
 
 from hpsearch.errors import UserInputError
-from hpsearch.searcher._config import SearchConfig
+from hpsearch.searcher._definition import SearchConfig
+from hpsearch.searcher._names import field_name, user_name
 from hpsearch.searcher._optuna import add_history, stored_history
 from hpsearch.storage import SearchRecord, Storage, TrialRecord, TrialState, mask_url
 from hpsearch.storage._url import scrub
@@ -33,14 +34,16 @@ class StoredStudy:
 
 
 def external_name(config: SearchConfig, internal: str) -> str:
-    """Optuna's parameter name -> the trainer setting (``one_minus_beta1`` -> ``beta1``,
-    ``units_l2`` -> ``units``)."""
+    """Optuna's parameter name -> the setting in users' words (``one_minus_beta1`` -> ``beta1``,
+    ``units_l2`` -> ``units``, ``lambd`` -> ``lambda``)."""
     for spec in config.space:
-        if internal == spec.name or internal == f"one_minus_{spec.name}":
+        names = {spec.name, field_name(spec.name)}
+        if internal in names or internal in {f"one_minus_{n}" for n in names}:
             return spec.name
-        if spec.per_layer and internal.startswith(f"{spec.name}_l") and internal[-1].isdigit():
+        layer, _, index = internal.rpartition("_l")
+        if spec.per_layer and layer in names and index.isdigit():
             return spec.name
-    return internal
+    return user_name(internal)
 
 
 def load_study(storage: Storage, search: str | int, *, with_curves: bool = True) -> StoredStudy:

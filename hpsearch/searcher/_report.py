@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hpsearch.searcher._analysis import StoredStudy, load_study, param_importances
+from hpsearch.searcher._names import user_name, user_settings
 from hpsearch.storage import Storage, TrialRecord, TrialState
 
 # (div id, title): every section of the page, in order; tests look for each.
@@ -100,7 +101,8 @@ def _summary(stored: StoredStudy, top: list[TrialRecord]) -> str:
         f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAILED]} failed",
     ]
     if best is not None:
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(best.params.items()))
+        shown = user_settings(best.params)  # older searches stored trainer fields (lambd)
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items()))
         lines.append(
             f"best trial <b>{best.number}</b>: {html.escape(r.objectives[0])} = "
             f"<b>{_fmt(best.value)}</b>; {html.escape(params)}"
@@ -129,7 +131,11 @@ def _parallel(stored: StoredStudy, objective: str) -> Any:
     kwargs: dict[str, Any] = {"target_name": objective}
     if len(stored.study.directions) > 1:
         kwargs["target"] = lambda t: t.values[0]
-    return optuna.visualization.plot_parallel_coordinate(stored.study, **kwargs)
+    fig = optuna.visualization.plot_parallel_coordinate(stored.study, **kwargs)
+    for trace in fig.data:
+        for dimension in getattr(trace, "dimensions", None) or ():
+            dimension.label = user_name(dimension.label)  # lambd -> lambda
+    return fig
 
 
 def _importance(stored: StoredStudy, evaluator: str) -> Any:
