@@ -138,15 +138,16 @@ class SearchConfig:
         return parse_config(dict(raw), source="database")
 
     def with_overrides(self, **overrides: Any) -> SearchConfig:
-        """A copy with [search] fields replaced (command-line flags win over the file)."""
-        from hpsearch.searcher._parse import parse_config
+        """A copy with [search] fields replaced (command-line flags win over the file); only
+        the [search] section and the checks that involve it run again.
+
+        Raises:
+            ConfigError: an override is not a valid value for its [search] key.
+        """
+        from hpsearch.searcher._parse import replace_search
 
         given = {k: v for k, v in overrides.items() if v is not None}
-        if not given:
-            return self
-        raw = self.to_dict()
-        raw["search"] = raw["search"] | given
-        return parse_config(raw, source=self.source)
+        return replace_search(self, given) if given else self
 
 
 def _spec_dict(p: ParamSpec) -> dict[str, Any]:

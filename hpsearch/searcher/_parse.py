@@ -43,6 +43,14 @@ def parse_config(raw: dict[str, Any], *, source: str = "") -> SearchConfig:
     return config
 
 
+def replace_search(config: SearchConfig, given: dict[str, Any]) -> SearchConfig:
+    """``config`` with [search] keys replaced by ``given`` (file-shaped keys: ``objective``)."""
+    search = _search_settings(config.to_dict()["search"] | given)
+    replaced = dataclasses.replace(config, search=search)
+    _check_coherent(replaced)
+    return replaced
+
+
 # --- values ---------------------------------------------------------------------------------------
 
 

@@ -239,3 +239,16 @@ def test_a_dataset_path_is_relative_to_the_definition(tmp_path: Path, monkeypatc
     with pytest.raises(ConfigError) as info:
         load_search_data(load_config(missing))
     assert str(folder / "nope.csv") in str(info.value) and info.value.field == "data.dataset"
+
+
+def test_overrides_replace_search_keys_and_are_checked() -> None:
+    config = parse_config(BASE)
+    again = config.with_overrides(trials=9, workers=None, name="other")
+    assert (again.search.trials, again.search.name) == (9, "other")
+    assert (again.space, again.train, again.data) == (config.space, config.train, config.data)
+    assert config.with_overrides(trials=None) is config
+    with pytest.raises(ConfigError) as info:
+        config.with_overrides(trials=0)
+    assert info.value.field == "search.trials"
+    with pytest.raises(ConfigError, match="grid sampler needs choices or a step"):
+        config.with_overrides(sampler="grid")
