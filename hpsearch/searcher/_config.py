@@ -65,13 +65,18 @@ def load_config(path: str | Path) -> SearchConfig:
 def resolve_dataset(spec: str, folder: Path) -> str:
     """A [data] dataset as written in a definition in ``folder`` -> what the trainer loads.
 
-    A relative path becomes absolute against ``folder``: when the file or folder exists there, or
-    when the spec is plainly a path (a separator, ``.csv``/``.npz``, a leading ``.``), so a
-    missing file's message names where it was looked for. Anything else (``digits``,
-    ``flower:m=400``, an absolute or ``~`` path) is returned unchanged.
+    Built-in names (``digits``, ``flower:m=400``) win, as they do in the trainer, and are
+    returned unchanged, as are absolute and ``~`` paths. Another relative path becomes absolute
+    against ``folder``: when the file or folder exists there, or when the spec is plainly a path
+    (a separator, ``.csv``/``.npz``, a leading ``.``), so a missing file's message names where it
+    was looked for.
     """
+    from hpsearch.trainer.data import BUILTIN_DATASETS
+
     text = spec.strip()
-    if not text or Path(text).expanduser().is_absolute() or text.startswith("~"):
+    name = text.partition(":")[0].lower()
+    builtin = {name, name.replace("-", "_"), name.replace("_", "-")} & set(BUILTIN_DATASETS)
+    if not text or builtin or text.startswith("~") or Path(text).is_absolute():
         return spec
     candidate = folder / text
     looks_like_path = (

@@ -98,11 +98,6 @@ def trial_dataset(
     return data, stored is not None
 
 
-def current_environment(threads: int) -> dict[str, Any]:
-    """This process's environment in the shape workers store it."""
-    return environment(threads)
-
-
 def _same(a: float | None, b: float | None) -> bool:
     if a is None or b is None:
         return a is b
@@ -244,11 +239,7 @@ def replay_trial(
     stored_final, replayed_final, final_mismatches = _final(trial, run)
     mismatches += final_mismatches
     identical = not mismatches
-    diffs = (
-        []
-        if identical
-        else environment_differences(trial.environment, current_environment(threads))
-    )
+    diffs = [] if identical else environment_differences(trial.environment, environment(threads))
     out = ReplayResult(
         search=record.name,
         number=number,

@@ -231,9 +231,12 @@ def test_a_dataset_path_is_relative_to_the_definition(tmp_path: Path, monkeypatc
     config = load_config(Path("..") / "project" / "search.toml")
     assert Path(config.data.dataset) == (folder / "data" / "my.csv").resolve()
     assert load_search_data(config).X_train.shape[0] == 2
+    (folder / "digits").mkdir()  # a folder named like a built-in: the built-in wins
     builtin = folder / "builtin.toml"
     builtin.write_text('[search]\nname = "b"\n[data]\ndataset = "flower:m=40"\n')
     assert load_config(builtin).data.dataset == "flower:m=40"
+    builtin.write_text('[search]\nname = "b"\n[data]\ndataset = "digits"\n')
+    assert load_config(builtin).data.dataset == "digits"
     missing = folder / "missing.toml"
     missing.write_text('[search]\nname = "m"\n[data]\ndataset = "nope.csv"\n')
     with pytest.raises(ConfigError) as info:
