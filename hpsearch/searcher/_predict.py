@@ -19,7 +19,7 @@ import numpy as np
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._definition import SearchConfig
 from hpsearch.searcher._replay import trial_dataset
-from hpsearch.storage import ModelNotFoundError, Storage
+from hpsearch.storage import ModelNotFoundError, SearchRecord, Storage, TrialRecord
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,24 @@ def _input_scale(config: SearchConfig, X: np.ndarray) -> float:
     return 1 / 255 if idx and np.issubdtype(X.dtype, np.integer) else 1.0
 
 
+def _best_trial(storage: Storage, record: SearchRecord) -> TrialRecord:
+    """The best complete trial; among trials tied on the objective, one with a stored model (the
+    driver keeps the model of each trial that improved on the best so far, so of tied trials
+    only the first to finish has one)."""
+    best = storage.best_trial(record.id)
+    if best is None:
+        raise UserInputError(
+            f"search {record.name!r} has no complete trial to predict with", field="trial"
+        )
+    with_model = set(storage.model_trial_ids(record.id))
+    if best.id in with_model:
+        return best
+    tied = [
+        t for t in storage.top_trials(record.id, 20) if t.value == best.value and t.id in with_model
+    ]
+    return min(tied, key=lambda t: t.number) if tied else best
+
+
 def predict_file(
     storage: Storage,
     search: str | int,
@@ -146,14 +164,7 @@ def predict_file(
 
     record = storage.get_search(search)
     config = SearchConfig.from_stored(record)
-    if number is None:
-        trial = storage.best_trial(record.id)
-        if trial is None:
-            raise UserInputError(
-                f"search {record.name!r} has no complete trial to predict with", field="trial"
-            )
-    else:
-        trial = storage.get_trial(record.id, number)
+    trial = _best_trial(storage, record) if number is None else storage.get_trial(record.id, number)
     try:
         blob = storage.load_model(trial.id)
     except ModelNotFoundError:

@@ -118,6 +118,20 @@ def test_a_trial_stored_with_lambd_replays_bit_for_bit(stored_trial) -> None:
     assert all(1 / len(labelled.classes) <= r.confidence <= 1 for r in rows)
 
 
+@pytest.mark.parametrize("with_model", [0, 1])
+def test_predict_takes_the_tied_best_trial_that_has_a_model(stored_trial, with_model) -> None:
+    url, data, result = stored_trial
+    with open_storage(url) as store:
+        first = store.get_trial("replay-me", 0)
+        tid = store.start_trial(first.search_id, 1, {"lambd": 0.01}, seed=5)
+        same = TrialOutcome(state=TrialState.COMPLETE, values=first.values, epochs_run=3)
+        store.finish_trial(tid, same, attempt=1)
+        model_of = first.id if with_model == 0 else tid
+        store.save_model(model_of, result.network.to_npz_bytes())
+        labelled = predict_file(store, "replay-me", _npz(url, data.X_dev.T, data.y_dev))
+    assert labelled.number == with_model
+
+
 def _npz(url: str, X: np.ndarray, y: np.ndarray) -> Path:
     path = Path(url.removeprefix("sqlite:///")).with_name("inputs.npz")
     np.savez(path, X=X, y=y)
