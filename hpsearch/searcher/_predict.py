@@ -10,6 +10,7 @@ Imports neither Ray nor Optuna.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,8 @@ def read_inputs(
             f"--input {p}: expected a .npz or .csv file, got {p.suffix.lower() or 'none'!r}",
             field="input",
         )
+    if label_column is not None and label_column not in _csv_header(p):
+        label_column = None  # the training's label column is absent: look for a usual name
     try:
         samples = read_samples(p, label_column=label_column, require_labels=False, n_features=n_x)
     except TrainerInputError as e:
@@ -106,6 +109,18 @@ def read_inputs(
     if samples.labels is None:
         return samples.X, None
     return samples.X, [_label_text(v) for v in samples.labels.tolist()]
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header of a CSV file ([] for another file or an unreadable one: the reader says why)."""
+    if path.suffix.lower() != ".csv":
+        return []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            row = next((r for r in csv.reader(f) if r and any(c.strip() for c in r)), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+    return [c.strip() for c in row]
 
 
 def _label_text(value: Any) -> str:

@@ -167,6 +167,8 @@ def test_inputs_are_read_like_training_data_and_errors_name_the_flag(tmp_path: P
     assert X.shape == (2, 2) and labels == ["0", "1"]
     X, labels = read_inputs(csv_file, 3)  # every column a feature: no labels
     assert X.shape == (3, 2) and labels is None
+    X, labels = read_inputs(csv_file, 2, label_column="species")  # not in this file: "label"
+    assert X.shape == (2, 2) and labels == ["0", "1"]
     with pytest.raises(UserInputError) as info:
         read_inputs(csv_file, 5)
     assert info.value.field == "input" and str(info.value).startswith(f"--input {csv_file}")
