@@ -17,8 +17,7 @@ from hpsearch.errors import UserInputError
 from hpsearch.searcher._definition import SearchConfig
 from hpsearch.searcher._names import field_name, user_name
 from hpsearch.searcher._optuna import add_history, stored_history
-from hpsearch.storage import SearchRecord, Storage, TrialRecord, TrialState, mask_url
-from hpsearch.storage._url import scrub
+from hpsearch.storage import SearchRecord, Storage, TrialRecord, TrialState, mask_url, scrub
 
 IMPORTANCE_EVALUATORS = ("fanova", "mdi", "ped")
 

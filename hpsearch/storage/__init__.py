@@ -60,7 +60,7 @@ from hpsearch.storage._records import (
 )
 from hpsearch.storage._schema import head_revision
 from hpsearch.storage._storage import Storage
-from hpsearch.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_storage_url
+from hpsearch.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_storage_url, scrub
 
 resolve_url = resolve_storage_url  # the name used in docs/CONTRACTS.md
 
@@ -96,6 +96,7 @@ __all__ = [
     "parse_states",
     "resolve_storage_url",
     "resolve_url",
+    "scrub",
     "strip_secrets",
     "upgrade_database",
 ]
