@@ -18,11 +18,22 @@ AddressOpt = Annotated[
     typer.Option(help="Ray cluster: 'auto', 'ray://host:10001' or host:port; default local."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress output.")]
+PatienceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--database-patience",
+        metavar="SECONDS",
+        help="How long trials go on, their results buffered, while the database is unreachable "
+        "(overrides [search] database_patience; default 600).",
+    ),
+]
 
 
 @app.command()
 def validate(config: ConfigArg) -> None:
     """Check a search definition without running it."""
+    from hpsearch.searcher import memory_limit_line
+
     cfg, _ = _checked(config)
     s = cfg.search
     searched = ", ".join(p.name for p in cfg.space) or "nothing"
@@ -30,6 +41,7 @@ def validate(config: ConfigArg) -> None:
         f"{config}: ok — search {s.name!r}, {s.trials} trials, sampler {s.sampler}, "
         f"pruner {s.pruner}, objective {', '.join(s.objectives)}; searches {searched}"
     )
+    typer.echo(memory_limit_line(cfg))
 
 
 def _checked(path: Path, **overrides: Any) -> tuple[Any, Any]:
@@ -53,6 +65,7 @@ def run(
     storage: StorageOpt = None,
     address: AddressOpt = None,
     seed: Annotated[int | None, typer.Option(help="Search seed (overrides the file).")] = None,
+    database_patience: PatienceOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run a search: Optuna samples, Ray trains, every result goes to the database.
@@ -62,7 +75,15 @@ def run(
     _render.check_at_least("--trials", trials, 1)
     _render.check_at_least("--workers", workers, 1)
     _render.check_at_least("--seed", seed, 0)
-    cfg, data = _checked(config, name=name, trials=trials, workers=workers, seed=seed)
+    _check_patience(database_patience)
+    cfg, data = _checked(
+        config,
+        name=name,
+        trials=trials,
+        workers=workers,
+        seed=seed,
+        database_patience=database_patience,
+    )
     _run_and_report(cfg, _app.open_store(storage), address=address, quiet=quiet, data=data)
 
 
@@ -73,6 +94,7 @@ def resume(
     workers: WorkersOpt = None,
     storage: StorageOpt = None,
     address: AddressOpt = None,
+    database_patience: PatienceOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Continue a stored search: lost trials run again, the sampler sees every earlier trial."""
@@ -80,9 +102,17 @@ def resume(
 
     _render.check_at_least("--trials", trials, 1)
     _render.check_at_least("--workers", workers, 1)
+    _check_patience(database_patience)
     store = _app.open_store(storage)
     cfg = stored_config(store, name, trials=trials, workers=workers)
+    if database_patience is not None:
+        cfg = cfg.with_overrides(database_patience=database_patience)
     _run_and_report(cfg, store, address=address, quiet=quiet, resume=True)
+
+
+def _check_patience(seconds: float | None) -> None:
+    if seconds is not None and not 0 <= seconds < float("inf"):
+        _render.fail(f"--database-patience: expected a number of seconds >= 0, got {seconds}")
 
 
 def _run_and_report(

@@ -36,6 +36,8 @@ _WHERE = {
     "user_name": "_names",
     "user_settings": "_names",
     "validate_optuna_settings": "_optuna",
+    "default_memory_limit_mb": "_preflight",
+    "memory_limit_line": "_preflight",
     "parse_config": "_parse",
     "Prediction": "_predict",
     "PredictionRow": "_predict",

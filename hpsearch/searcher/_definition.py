@@ -74,7 +74,8 @@ class SearchSettings:
     seed: int | None = 0
     trial_timeout: float = 0.0  # seconds; 0 = no limit
     retries: int = 1  # re-runs of a trial whose worker or node was lost
-    memory_limit_mb: float = 0.0  # refuse trials estimated above this; 0 = no limit
+    memory_limit_mb: float = 0.0  # refuse trials estimated above this; 0 = auto (what a node has)
+    database_patience: float = 600.0  # seconds to buffer results while the database is away
 
 
 @dataclass(frozen=True)

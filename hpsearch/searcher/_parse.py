@@ -113,6 +113,10 @@ def _search_settings(raw: dict[str, Any]) -> SearchSettings:
         out["memory_limit_mb"] = as_number(
             raw["memory_limit_mb"], "search.memory_limit_mb", minimum=0
         )
+    if "database_patience" in raw:
+        out["database_patience"] = as_number(
+            raw["database_patience"], "search.database_patience", minimum=0
+        )
     return SearchSettings(**out)
 
 
