@@ -5,6 +5,11 @@ the stored data settings (same dataset, split seed and normaliser, fingerprint c
 exact because the normaliser is a deterministic function of the training split. Input files are
 read by the trainer's own readers (``hpsearch.trainer.data.read_samples``), as training data is.
 
+A CSV's columns are matched to the training's by name (``Dataset.feature_names``: the training
+CSV's header, scikit-learn's names, or generated ``x0 ..``), so their order does not matter; a
+missing or extra column is refused; a label column may be present (then accuracy is reported).
+A CSV without a header row (its first row all numbers) and a ``.npz`` are taken by position.
+
 Imports neither Ray nor Optuna.
 """
 
@@ -44,6 +49,8 @@ class Prediction:
     probabilities: np.ndarray  # (C, m); C = 1 for two classes (P(class 1))
     classes: tuple[str, ...]
     true_labels: list[str] | None = None  # when the file has a label column / y array
+    feature_names: tuple[str, ...] = ()  # the model's inputs, in the order it was given them
+    matched_by: str = "position"  # "name": a CSV's header; "position": a headerless CSV, a .npz
 
     @property
     def confidence(self) -> np.ndarray:
@@ -80,15 +87,33 @@ class Prediction:
 
 
 def read_inputs(
-    path: str | Path, n_x: int, *, label_column: str | None = None
+    path: str | Path,
+    n_x: int,
+    *,
+    label_column: str | None = None,
+    feature_names: tuple[str, ...] | None = None,
 ) -> tuple[np.ndarray, list[str] | None]:
     """(X (n_x, m), labels as text or None) from a ``.npz`` (array ``X``, optional ``y``; rows
-    are samples) or a ``.csv`` with a header (numeric feature columns, optional label column).
+    are samples) or a ``.csv`` (numeric feature columns, optional label column).
+
+    With ``feature_names`` a CSV's header is matched by name (X's rows in that order); without,
+    by position. A CSV whose first row is all numbers has no header: every row is a sample.
 
     Raises:
-        UserInputError: unreadable file, wrong number of features, non-numeric cells; the message
-            starts with ``--input`` and ``field`` is ``input``.
+        UserInputError: unreadable file, wrong number of features, missing or extra columns,
+            non-numeric cells; the message starts with ``--input`` and ``field`` is ``input``.
     """
+    X, labels, _ = _read_inputs(path, n_x, label_column, feature_names)
+    return X, labels
+
+
+def _read_inputs(
+    path: str | Path,
+    n_x: int,
+    label_column: str | None,
+    feature_names: tuple[str, ...] | None,
+) -> tuple[np.ndarray, list[str] | None, bool]:
+    """:func:`read_inputs` and whether the columns were matched by name."""
     from hpsearch.trainer import TrainerInputError
     from hpsearch.trainer.data import read_samples
 
@@ -100,15 +125,22 @@ def read_inputs(
             f"--input {p}: expected a .npz or .csv file, got {p.suffix.lower() or 'none'!r}",
             field="input",
         )
-    if label_column is not None and label_column not in _csv_header(p):
+    if feature_names is None and label_column is not None and label_column not in _csv_header(p):
         label_column = None  # the training's label column is absent: look for a usual name
     try:
-        samples = read_samples(p, label_column=label_column, require_labels=False, n_features=n_x)
+        samples = read_samples(
+            p,
+            label_column=label_column,
+            require_labels=False,
+            n_features=n_x,
+            feature_names=feature_names,
+        )
     except TrainerInputError as e:
         raise UserInputError(f"--input {e}", field="input") from None
+    by_name = feature_names is not None and samples.feature_names is not None
     if samples.labels is None:
-        return samples.X, None
-    return samples.X, [_label_text(v) for v in samples.labels.tolist()]
+        return samples.X, None, by_name
+    return samples.X, [_label_text(v) for v in samples.labels.tolist()], by_name
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -169,7 +201,8 @@ def predict_file(
 ) -> Prediction:
     """Label the samples in ``input_path`` with a stored model (the best trial's by default).
 
-    The inputs get the training normalisation, refitted from the stored data settings.
+    The inputs get the training normalisation, refitted from the stored data settings. A CSV's
+    columns are matched to the training's feature names (see the module's docstring).
 
     Raises:
         SearchNotFoundError, TrialNotFoundError: no such search or trial.
@@ -190,7 +223,8 @@ def predict_file(
         ) from None
     network = Network.from_npz_bytes(blob, source=f"model of trial {trial.number}")
     data, _ = trial_dataset(config, record, trial)
-    X_raw, labels = read_inputs(input_path, network.n_x, label_column=config.data.label_column)
+    names = tuple(data.feature_names) if len(data.feature_names) == network.n_x else None
+    X_raw, labels, by_name = _read_inputs(input_path, network.n_x, config.data.label_column, names)
     dtype = np.dtype(str(config.train.get("dtype", "float32")))
     X = X_raw.astype(dtype)
     scale = _input_scale(config, X_raw)
@@ -208,4 +242,6 @@ def predict_file(
         probabilities=network.predict_proba(X),
         classes=classes,
         true_labels=labels,
+        feature_names=names or (),
+        matched_by="name" if by_name else "position",
     )

@@ -33,6 +33,28 @@ FASHION_MNIST_CLASSES = (
     "Ankle boot",
 )
 
+# scikit-learn's feature names (its loaders' ``feature_names``): its data files do not hold them,
+# its Python loaders name them, so they are written here to read the files without scikit-learn.
+_CANCER_MEASURES = (
+    "radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
+    "concave points", "symmetry", "fractal dimension",
+)  # fmt: skip
+_WINE_FEATURES = (
+    "alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols",
+    "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue",
+    "od280/od315_of_diluted_wines", "proline",
+)  # fmt: skip
+SHIPPED_FEATURES = {
+    "iris": tuple(f"{p} {d} (cm)" for p in ("sepal", "petal") for d in ("length", "width")),
+    "wine": _WINE_FEATURES,
+    "breast_cancer": tuple(
+        [f"mean {m}" for m in _CANCER_MEASURES]
+        + [f"{m} error" for m in _CANCER_MEASURES]
+        + [f"worst {m}" for m in _CANCER_MEASURES]
+    ),
+    "digits": tuple(f"pixel_{r}_{c}" for r in range(8) for c in range(8)),
+}
+
 
 def _sklearn_data_dir(name: str) -> Path:
     """scikit-learn's bundled data folder, found without importing scikit-learn."""
@@ -62,7 +84,14 @@ def shipped(name: str) -> RawData:
         names = {i: n for i, n in enumerate(header[2:])}
     X = table[:, :-1].T  # (n_x, m)
     labels = table[:, -1].astype(np.int64)
-    return RawData(name=name, X=X, labels=labels, names=names, source=str(path))
+    return RawData(
+        name=name,
+        X=X,
+        labels=labels,
+        names=names,
+        source=str(path),
+        feature_names=SHIPPED_FEATURES[name] if len(SHIPPED_FEATURES[name]) == len(X) else None,
+    )
 
 
 def _mnist_dirs() -> list[Path]:

@@ -12,8 +12,9 @@ import csv
 import math
 import os
 import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -23,11 +24,21 @@ from hpsearch.trainer._errors import DatasetError
 LABEL_COLUMNS = ("label", "target", "y", "class")
 
 
-class Samples(NamedTuple):
-    """Samples read from a file, before labels are encoded or anything is normalised."""
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """Samples read from a file, before labels are encoded or anything is normalised.
+
+    Unpacks as ``X, labels = read_csv(...)``.
+    """
 
     X: np.ndarray  # (n_x, m): float64 from a CSV, the archive's own dtype from a .npz
     labels: np.ndarray | None  # (m,) raw labels (numbers, or strings from a CSV), None if absent
+    # the names of X's rows, in order (a CSV's header); None when the file has none (a .npz, a
+    # CSV without a header row): its columns are taken by position
+    feature_names: tuple[str, ...] | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray | None]:
+        return iter((self.X, self.labels))
 
 
 def read_samples(
@@ -36,8 +47,12 @@ def read_samples(
     label_column: str | None = None,
     require_labels: bool = True,
     n_features: int | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> Samples:
     """Read ``path`` with :func:`read_csv` or :func:`read_npz`, chosen by its suffix.
+
+    ``feature_names`` (a CSV's columns are matched by these names) is for :func:`read_csv`; a
+    ``.npz`` has no names: its features are taken by position.
 
     Raises:
         DatasetError: no such file, a suffix other than .csv / .npz, or what the reader raises.
@@ -48,7 +63,11 @@ def read_samples(
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return read_csv(
-            path, label_column=label_column, require_labels=require_labels, n_features=n_features
+            path,
+            label_column=label_column,
+            require_labels=require_labels,
+            n_features=n_features,
+            feature_names=feature_names,
         )
     if suffix == ".npz":
         return read_npz(path, require_labels=require_labels, n_features=n_features)
@@ -68,7 +87,8 @@ def read_npz(
     flattened. ``y`` may be (m,), (1, m) or (m, 1). ``n_features``, when given, is checked.
 
     Raises:
-        DatasetError: unreadable archive, missing array, non-numeric X, shapes that do not match.
+        DatasetError: unreadable archive, missing array, no samples, X not real numbers (complex,
+            text) or not finite (NaN, inf), y not finite, shapes that do not match.
     """
     path = Path(path)
     try:
@@ -85,14 +105,35 @@ def read_npz(
     X, y = arrays["X"], arrays.get("y")
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
         raise DatasetError(f"{path}: X must be numeric; got dtype {X.dtype}")
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise DatasetError(f"{path}: X holds complex numbers; expected real numbers")
+    if X.size == 0:
+        raise DatasetError(f"{path}: empty (X of shape {X.shape} holds no samples)")
+    _check_finite_labels(path, y)
     X = _npz_columns(path, X, y) if y is not None else _npz_columns_unlabelled(X, n_features)
     if X.shape[1] == 0:
         raise DatasetError(f"{path}: empty ({'y' if y is not None else 'X'} has no samples)")
     if n_features is not None and X.shape[0] != n_features:
         raise DatasetError(f"{path}: X has {X.shape[0]} features per sample, expected {n_features}")
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]  # (feature, sample)
+        raise DatasetError(
+            f"{path}: X holds NaN or inf (first at sample {bad[1]}, feature {bad[0]}); "
+            "expected finite numbers"
+        )
     if X.dtype == np.bool_:
         X = X.astype(np.uint8)
     return Samples(X=X, labels=None if y is None else y.ravel())
+
+
+def _check_finite_labels(path: Path, y: np.ndarray | None) -> None:
+    """Labels may be numbers or text, but not complex, NaN or inf."""
+    if y is None:
+        return
+    if np.issubdtype(y.dtype, np.complexfloating):
+        raise DatasetError(f"{path}: y holds complex numbers; expected class labels")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise DatasetError(f"{path}: y holds NaN or inf; expected class labels")
 
 
 def _npz_columns(path: Path, X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -135,8 +176,9 @@ def read_csv(
     label_column: str | None = None,
     require_labels: bool = True,
     n_features: int | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> Samples:
-    """A ``.csv`` with a header row: numeric feature columns and a label column.
+    """A ``.csv`` of numeric feature columns and a label column, with a header row.
 
     The label column is ``label_column``, else the first header named as in ``LABEL_COLUMNS``
     (label / target / y / class, any case). With ``require_labels=False`` the labels are
@@ -145,9 +187,18 @@ def read_csv(
     ``n_features`` (or ``n_features`` is None). Labels are float64 when every one is a number,
     otherwise the stripped strings. ``n_features``, when given, is checked.
 
+    ``feature_names`` (a model's inputs, in order) matches the columns by name: ``X``'s rows come
+    in that order whatever the file's order; besides them only a label column may be present
+    (``label_column`` or a usual name); a missing or extra column is refused, naming them.
+
+    A first row of numbers only is data, not a header (unless it is exactly ``feature_names``):
+    the file has no header row and its columns are taken by position, all of them features
+    (``Samples.feature_names`` is None). Training data needs a header (to find its labels).
+
     Raises:
         DatasetError: unreadable file, no data rows, no label column (``field="label_column"``),
-            ragged rows, a cell that is not a finite number (naming its column and line).
+            columns that do not match ``feature_names``, a name used twice, ragged rows, a cell
+            that is not a finite number (naming its column and line).
     """
     path = Path(path)
     try:
@@ -159,30 +210,30 @@ def read_csv(
         raise DatasetError(f"{path}: cannot read as CSV ({e})") from None
     if not rows:
         raise DatasetError(f"{path}: empty file")
-    header = [h.strip() for h in rows[0]]
-    if len(rows) == 1:
+    first = [cell.strip() for cell in rows[0]]
+    if not _is_header(first, feature_names):
+        return _headerless(path, rows, require_labels, n_features)
+    header, data = first, rows[1:]
+    if not data:
         raise DatasetError(f"{path}: header only, no data rows")
-    label_at = _label_index(path, header, label_column, require_labels, n_features)
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise DatasetError(f"{path}: column {twice[0]!r} appears more than once in the header")
+    if feature_names is not None:
+        features, label_at = _match_names(path, header, list(feature_names), label_column)
+    else:
+        label_at = _label_index(path, header, label_column, require_labels, n_features)
+        features = [c for c in range(len(header)) if c != label_at]
     if label_at is not None and len(header) < 2:
         raise DatasetError(f"{path}: needs at least one feature column besides the label")
-    for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DatasetError(
-                f"{path}: line {line} has {len(row)} fields, the header has {len(header)}"
-            )
-    features = [c for c in range(len(header)) if c != label_at]
+    _check_ragged(path, data, len(header), "the header has")
     if n_features is not None and len(features) != n_features:
         raise DatasetError(f"{path}: {len(features)} feature columns, expected {n_features}")
-    table = np.array(rows[1:], dtype=str)  # (m, columns), text
-    text = np.char.strip(table[:, features])  # (m, n_x)
-    try:
-        X = text.astype(np.float64)
-    except ValueError:
-        X = None
-    if X is None or not np.isfinite(X).all():
-        _locate_bad_cell(path, text, [header[c] for c in features])
+    table = np.array(data, dtype=str)  # (m, columns), text
+    X = _numbers(path, np.char.strip(table[:, features]), [header[c] for c in features], 2)
+    names = tuple(header[c] for c in features)
     if label_at is None:
-        return Samples(X=X.T, labels=None)
+        return Samples(X=X.T, labels=None, feature_names=names)
     labels = np.char.strip(table[:, label_at])
     empty = np.flatnonzero(labels == "")
     if empty.size:
@@ -195,7 +246,91 @@ def read_csv(
             labels = numeric
     except ValueError:
         pass
-    return Samples(X=X.T, labels=labels)
+    return Samples(X=X.T, labels=labels, feature_names=names)
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(first: list[str], feature_names: Sequence[str] | None) -> bool:
+    """A first row is a header unless every cell is a number (and it is not the expected names,
+    which a model trained on columns named 0, 1, ... may have)."""
+    if feature_names is not None and set(feature_names) <= set(first):
+        return True
+    return not all(_is_number(cell) for cell in first)
+
+
+def _headerless(
+    path: Path, rows: list[list[str]], require_labels: bool, n_features: int | None
+) -> Samples:
+    """A CSV whose first row is data: every column a feature, taken by position."""
+    if require_labels:
+        raise DatasetError(
+            f"{path}: no header row (the first row is all numbers); add one naming the columns, "
+            "with a label column",
+            field="label_column",
+        )
+    width = len(rows[0])
+    _check_ragged(path, rows[1:], width, "the first row has", first_line=2)
+    if n_features is not None and width != n_features:
+        raise DatasetError(
+            f"{path}: {width} columns, expected {n_features} (no header row: columns are "
+            "taken by position)"
+        )
+    columns = [f"{c + 1}" for c in range(width)]
+    X = _numbers(path, np.char.strip(np.array(rows, dtype=str)), columns, 1)
+    return Samples(X=X.T, labels=None, feature_names=None)
+
+
+def _match_names(
+    path: Path, header: list[str], names: list[str], label_column: str | None
+) -> tuple[list[int], int | None]:
+    """(the column of each name, the label column or None): columns matched by name."""
+    at = {h: c for c, h in enumerate(header)}
+    wanted = set(names)
+    others = [h for h in header if h not in wanted]
+    usual = [h for n in LABEL_COLUMNS for h in others if h.lower() == n]
+    label = label_column if label_column in others else next(iter(usual), None)
+    missing = [n for n in names if n not in at]
+    extra = [h for h in others if h != label]
+    if missing or extra:
+        parts = [f"missing {_listed(missing)}"] if missing else []
+        parts += [f"extra {_listed(extra)}"] if extra else []
+        raise DatasetError(
+            f"{path}: columns do not match the model's {len(names)} inputs: {'; '.join(parts)} "
+            "(besides the inputs only a label column is allowed; matched by the header's names)"
+        )
+    return [at[n] for n in names], None if label is None else at[label]
+
+
+def _listed(names: list[str], most: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return f"column{'s' * (len(names) > 1)} {shown}{more}"
+
+
+def _check_ragged(
+    path: Path, rows: list[list[str]], width: int, what: str, first_line: int = 2
+) -> None:
+    for line, row in enumerate(rows, start=first_line):
+        if len(row) != width:
+            raise DatasetError(f"{path}: line {line} has {len(row)} fields, {what} {width}")
+
+
+def _numbers(path: Path, text: np.ndarray, columns: list[str], first_line: int) -> np.ndarray:
+    """Text cells (m, n) -> float64, or raise naming the first cell that is not a finite number."""
+    try:
+        X = text.astype(np.float64)
+    except ValueError:
+        X = None
+    if X is None or not np.isfinite(X).all():
+        _locate_bad_cell(path, text, columns, first_line)
+    return X
 
 
 def _label_index(
@@ -228,11 +363,11 @@ def _label_index(
     return lowered.index(found[0])
 
 
-def _locate_bad_cell(path: Path, text: np.ndarray, columns: list[str]) -> None:
+def _locate_bad_cell(path: Path, text: np.ndarray, columns: list[str], first_line: int) -> None:
     """Raise naming the first cell that is not a finite number (column, line of the file)."""
     for i, row in enumerate(text):
         for j, cell in enumerate(row.tolist()):
-            where = f"{path}: column {columns[j]!r} line {i + 2}"
+            where = f"{path}: column {columns[j]!r} line {i + first_line}"
             if cell == "":
                 raise DatasetError(f"{where} is empty (missing value)")
             try:

@@ -19,7 +19,7 @@ import numpy as np
 
 from hpsearch.trainer._errors import DatasetError
 
-from ._dataset import RawData
+from ._dataset import RawData, generated_names
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_CODES = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
@@ -125,7 +125,14 @@ def idx_folder(root: Path, name: str, names: Sequence[str] | None = None) -> Raw
         parts[split] = (X.reshape(X.shape[0], -1).T, y)  # (n_x, m): 28x28 images -> 784 rows
     first = parts.get("train") or parts["test"]
     scale = 1 / 255 if first[0].dtype == np.uint8 else 1.0
-    raw = RawData(name=name, X=first[0], labels=first[1], scale=scale, source=str(root))
+    raw = RawData(
+        name=name,
+        X=first[0],
+        labels=first[1],
+        scale=scale,
+        source=str(root),
+        feature_names=generated_names(first[0].shape[0], "pixel_"),
+    )
     if names is not None:
         raw.names = dict(enumerate(names))
     if "train" in parts and "test" in parts:

@@ -60,7 +60,13 @@ def _from_path(spec: str, label_column: str | None) -> RawData:
             "(expected .npz, .csv or a folder of IDX files)",
             field="dataset",
         )
-    return RawData(name=path.stem, X=samples.X, labels=samples.labels, source=str(path))
+    return RawData(
+        name=path.stem,
+        X=samples.X,
+        labels=samples.labels,
+        source=str(path),
+        feature_names=samples.feature_names,
+    )
 
 
 def _load_raw(spec: str, label_column: str | None) -> RawData:
@@ -237,6 +243,7 @@ def _finish(
         fingerprint=fingerprint,
         normalizer=normalizer,
         source=raw.source,
+        feature_names=raw.feature_names or (),
     )
 
 
@@ -275,6 +282,9 @@ def load_dataset(
     - a ``.csv`` file with a header row and a label column (``label_column``, else the first of
       label / target / y / class); every other column must be numeric.
 
+    ``Dataset.feature_names`` are the CSV's header names, scikit-learn's names for its datasets,
+    ``pixel_0 ..`` for IDX images and ``x0 .. x{n_x-1}`` otherwise.
+
     ``split`` = (train, dev, test) fractions; ``max_samples`` draws a stratified subsample before
     splitting. ``normalize`` (standard | minmax | none) is fitted on the training split only.
     """
@@ -301,10 +311,12 @@ def make_dataset(
     normalize: str = "standard",
     max_samples: int | None = None,
     dtype: str = "float32",
+    feature_names: Sequence[str] | None = None,
 ) -> Dataset:
     """Build a :class:`Dataset` from in-memory arrays: ``X`` (n_x, m), labels ``y`` (m,).
 
-    ``classes``, when given, names the sorted distinct labels in order.
+    ``classes``, when given, names the sorted distinct labels in order; ``feature_names`` names
+    X's rows (default ``x0 .. x{n_x-1}``).
     """
     X = np.asarray(X)
     y = np.asarray(y).ravel()
@@ -314,7 +326,10 @@ def make_dataset(
     if classes is not None and len(classes) != len(values):
         raise DatasetError(f"{name}: {len(classes)} class names for {len(values)} distinct labels")
     names = dict(zip(values, classes, strict=True)) if classes is not None else None
+    if feature_names is not None and len(feature_names) != X.shape[0]:
+        raise DatasetError(f"{name}: {len(feature_names)} feature names for {X.shape[0]} features")
     raw = RawData(name=name, X=X, labels=y, names=names, source=name)
+    raw.feature_names = tuple(str(n) for n in feature_names) if feature_names else None
     return _finish(
         raw,
         split=split,
