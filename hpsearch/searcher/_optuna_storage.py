@@ -1,0 +1,406 @@
+"""A read-only Optuna storage over hpsearch's tables, for optuna-dashboard and notebooks.
+
+:class:`HpsearchOptunaStorage` is an ``optuna.storages.BaseStorage`` that reads the ``hps_*``
+tables through :class:`hpsearch.storage.Storage`'s public reads; nothing is copied and nothing
+is written. A search is a study (its id and name, directions from the record); a trial is a
+``FrozenTrial`` with the trial's id and number, its params in Optuna's words with their
+distributions (from the stored space, as the driver asked them), its state and values, the
+first objective's metric per epoch as intermediate values (running, pruned and failed trials
+too), and as user attributes the train/dev metrics, diagnosis, timings, node, attempt and fail
+reason. ``optuna.load_study(study_name=..., storage=HpsearchOptunaStorage(store))`` works.
+
+Every write Optuna could make (create or delete a study, attributes, notes, ``tell``) raises
+:class:`ReadOnlyStorageError`: nothing read through this object changes a running search.
+
+Live and cheap: finished trials are cached; a refresh (at most every ``refresh_s`` seconds per
+search) re-reads only the running trials, trials newer than the newest known, and trials that
+were running at the previous refresh. When the search's stored counts disagree with the cache
+(a resumed search, a retried trial), the whole search is read again.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Container, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.study._frozen import FrozenStudy
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState as OptunaState
+
+from hpsearch.errors import HpsearchError
+from hpsearch.searcher._definition import SearchConfig
+from hpsearch.searcher._optuna import optuna_state
+from hpsearch.searcher._space import internal_params
+from hpsearch.storage import (
+    SearchSummary,
+    Storage,
+    TrialNotFoundError,
+    TrialRecord,
+    TrialState,
+)
+
+_FIELDS = (  # TrialRecord fields shown as user attributes
+    "train_loss train_accuracy dev_loss dev_accuracy test_loss test_accuracy epochs_run n_params "
+    "diagnosis avoidable_bias variance duration_s queue_s startup_s train_s report_s node_id "
+    "worker_id attempt seed diverged_epoch"
+)
+_ATTRS = _FIELDS.split()
+
+
+class ReadOnlyStorageError(HpsearchError):
+    """A write through the dashboard's storage: hpsearch's tables are read-only there."""
+
+
+def _refuse(what: str) -> ReadOnlyStorageError:
+    return ReadOnlyStorageError(
+        f"{what}: the hpsearch dashboard is read-only (searches are changed only by "
+        "`hpsearch run`/`resume`; notes, deletes and tells are not stored)"
+    )
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-friendly value (NaN/inf as text)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return getattr(v, "value", v)  # enums -> their value
+
+
+def trial_user_attrs(t: TrialRecord) -> dict[str, Any]:
+    """What the dashboard shows about a trial besides params and values."""
+    out: dict[str, Any] = {"hpsearch_state": t.state.value}
+    for key in _ATTRS:
+        v = getattr(t, key)
+        if v is not None:
+            out[key] = _plain(v)
+    if t.fail_reason is not None:
+        out["fail_reason"] = _plain(t.fail_reason)
+    if t.error_text:
+        out["error"] = t.error_text.strip().splitlines()[-1][:300]
+    return out
+
+
+@dataclass
+class _Search:
+    """The cached view of one search."""
+
+    summary: SearchSummary
+    config: SearchConfig | None
+    metric: str
+    total: int | None
+    trials: dict[int, FrozenTrial] = field(default_factory=dict)  # by trial id
+    running: set[int] = field(default_factory=set)  # trial ids running at the last refresh
+    max_number: int = -1
+    counts: tuple[int, ...] = ()
+    read_at: float = -math.inf
+
+
+def _counts(s: SearchSummary) -> tuple[int, ...]:
+    return (s.n_trials, s.n_complete, s.n_pruned, s.n_failed, s.n_running)
+
+
+class HpsearchOptunaStorage(BaseStorage):
+    """Optuna's storage interface, read-only, over an open :class:`hpsearch.storage.Storage`.
+
+    ``refresh_s``: how old (seconds) a search's cached trials may be before a read refreshes
+    them (running and new trials only). Thread-safe (the dashboard's server has threads).
+    """
+
+    def __init__(self, storage: Storage, *, refresh_s: float = 1.0) -> None:
+        self._store = storage
+        self._refresh_s = refresh_s
+        self._lock = threading.RLock()
+        self._searches: dict[int, _Search] = {}
+        self._summaries: dict[int, SearchSummary] = {}
+        self._summaries_at = -math.inf
+
+    # --- studies ------------------------------------------------------------------------------
+
+    def _list(self) -> dict[int, SearchSummary]:
+        with self._lock:
+            if time.monotonic() - self._summaries_at >= self._refresh_s:
+                self._summaries = {s.id: s for s in self._store.list_searches()}
+                self._summaries_at = time.monotonic()
+            return self._summaries
+
+    def _summary(self, study_id: int) -> SearchSummary:
+        summary = self._list().get(study_id)
+        if summary is None:
+            self._summaries_at = -math.inf  # a search created since the last listing
+            summary = self._list().get(study_id)
+        if summary is None:
+            raise KeyError(f"no search with id {study_id}")
+        return summary
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        return [self._frozen_study(s) for s in self._list().values()]
+
+    def _frozen_study(self, s: SearchSummary) -> FrozenStudy:
+        directions = [StudyDirection[d.upper()] for d in s.directions]
+        cached = self._searches.get(s.id)
+        total = cached.total if cached is not None else None
+        done = s.n_complete + s.n_pruned + s.n_failed
+        attrs: dict[str, Any] = {
+            "status": _plain(s.status),
+            "progress": f"{done}/{total}" if total else str(done),
+            "running": s.n_running,
+            "best_value": _plain(s.best_value) if s.best_value is not None else "-",
+        }
+        if s.dataset:
+            attrs["dataset"] = s.dataset
+        return FrozenStudy(
+            study_name=s.name,
+            direction=None,
+            directions=directions,
+            user_attrs=attrs,
+            system_attrs={},
+            study_id=s.id,
+        )
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        for s in self._list().values():
+            if s.name == study_name:
+                return s.id
+        self._summaries_at = -math.inf
+        for s in self._list().values():
+            if s.name == study_name:
+                return s.id
+        raise KeyError(f"no search named {study_name!r}")
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self._summary(study_id).name
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        return [StudyDirection[d.upper()] for d in self._summary(study_id).directions]
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return dict(self._frozen_study(self._summary(study_id)).user_attrs)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        self._summary(study_id)
+        return {}
+
+    # --- trials -------------------------------------------------------------------------------
+
+    def _search(self, study_id: int) -> _Search:
+        """The search's cache, refreshed when older than ``refresh_s``."""
+        with self._lock:
+            summary = self._summary(study_id)
+            cached = self._searches.get(study_id)
+            if cached is None:
+                cached = self._searches[study_id] = self._new_cache(summary)
+            if time.monotonic() - cached.read_at >= self._refresh_s:
+                self._refresh(cached)
+            return cached
+
+    def _new_cache(self, summary: SearchSummary) -> _Search:
+        record = self._store.get_search(summary.id)
+        try:
+            config: SearchConfig | None = SearchConfig.from_stored(record)
+        except Exception:  # a definition this version cannot parse: params shown as stored
+            config = None
+        total = record.config.get("search", {}).get("trials") if record.config else None
+        metric = record.objectives[0] if record.objectives else "dev_loss"
+        return _Search(
+            summary=summary,
+            config=config,
+            metric=metric,
+            total=total if isinstance(total, int) else None,
+        )
+
+    def _refresh(self, c: _Search) -> None:
+        self._summaries_at = -math.inf
+        summary = self._summary(c.summary.id)
+        c.summary = summary
+        sid = summary.id
+        if c.counts and len(c.trials) > summary.n_trials:
+            c.trials.clear()  # trials were removed (a search deleted and created again)
+        if not c.trials:
+            records = self._store.trials(sid)
+        else:
+            by_id: dict[int, TrialRecord] = {}
+            wanted = {t.number for t in c.trials.values() if t._trial_id in c.running}
+            for r in self._store.trials(sid, states=[TrialState.RUNNING]):
+                by_id[r.id] = r
+                wanted.discard(r.number)
+            if c.max_number >= 0:
+                for r in self._store.query_trials(sid, where=[f"number > {c.max_number}"]):
+                    by_id[r.id] = r
+                    wanted.discard(r.number)
+            for number in sorted(wanted):  # were running: finished since
+                try:
+                    r = self._store.get_trial(sid, number)
+                except TrialNotFoundError:
+                    continue
+                by_id[r.id] = r
+            records = list(by_id.values())
+        for r in records:
+            c.trials[r.id] = self._frozen_trial(c, r)
+            c.max_number = max(c.max_number, r.number)
+        c.running = {tid for tid, t in c.trials.items() if t.state == OptunaState.RUNNING}
+        c.counts = _counts(summary)
+        if self._cached_counts(c) != c.counts:  # the stored trials changed under the cache
+            c.trials.clear()
+            for r in self._store.trials(sid):
+                c.trials[r.id] = self._frozen_trial(c, r)
+                c.max_number = max(c.max_number, r.number)
+            c.running = {tid for tid, t in c.trials.items() if t.state == OptunaState.RUNNING}
+        c.read_at = time.monotonic()
+
+    @staticmethod
+    def _cached_counts(c: _Search) -> tuple[int, ...]:
+        states = [t.user_attrs.get("hpsearch_state") for t in c.trials.values()]
+        n = [states.count(s.value) for s in TrialState]
+        by = dict(zip([s.value for s in TrialState], n, strict=True))
+        return (len(states), by["complete"], by["pruned"], by["failed"], by["running"])
+
+    def _frozen_trial(self, c: _Search, t: TrialRecord) -> FrozenTrial:
+        values = list(t.values) if t.values else None
+        ostate = optuna_state(t.state, values) or OptunaState.RUNNING
+        params, dists = self._params(c.config, t.params)
+        intermediate: dict[int, float] = {}
+        for e in self._store.epochs(t.id):
+            v = getattr(e, c.metric, None)
+            if v is not None and math.isfinite(v):
+                intermediate[e.epoch] = float(v)
+        done = ostate == OptunaState.COMPLETE
+        return FrozenTrial(
+            number=t.number,
+            state=ostate,
+            value=None,
+            values=[float(v) for v in values] if done and values else None,
+            datetime_start=t.started_at,
+            datetime_complete=t.finished_at if ostate.is_finished() else None,
+            params=params,
+            distributions=dists,
+            user_attrs=trial_user_attrs(t),
+            system_attrs={},
+            intermediate_values=intermediate,
+            trial_id=t.id,
+        )
+
+    @staticmethod
+    def _params(
+        config: SearchConfig | None, stored: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
+        if config is not None:
+            params, dists = internal_params(config, stored)
+            ok = {}
+            for name, dist in dists.items():
+                try:
+                    if dist._contains(dist.to_internal_repr(params[name])):
+                        ok[name] = dist
+                except (ValueError, TypeError):
+                    pass  # stored under another space: shown among the user attributes
+            return {k: params[k] for k in ok}, ok
+        params, dists = {}, {}
+        for k, v in stored.items():
+            if isinstance(v, str | int | float | bool) or v is None:
+                params[k], dists[k] = v, CategoricalDistribution([v])
+        return params, dists
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[OptunaState] | None = None,
+    ) -> list[FrozenTrial]:
+        c = self._search(study_id)
+        with self._lock:
+            trials = sorted(c.trials.values(), key=lambda t: t.number)
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._lock:
+            for c in self._searches.values():
+                if trial_id in c.trials:
+                    return self._search(c.summary.id).trials[trial_id]
+        try:
+            record = self._store.trial_by_id(trial_id)
+        except TrialNotFoundError:
+            raise KeyError(f"no trial with id {trial_id}") from None
+        return self._search(record.search_id).trials[trial_id]
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        for t in self._search(study_id).trials.values():
+            if t.number == trial_number:
+                return t._trial_id
+        raise KeyError(f"search {study_id} has no trial number {trial_number}")
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        c = self._search(study_id)
+        if len(c.summary.directions) > 1:
+            raise RuntimeError("best trial of a multi-objective study: use best_trials")
+        done = [t for t in c.trials.values() if t.state == OptunaState.COMPLETE]
+        if not done:
+            raise ValueError("No trials are completed yet.")
+        sign = -1.0 if c.summary.directions[0] == "maximize" else 1.0
+        # ties: dev_loss ascending, then trial number (as hpsearch's own best_trial)
+        return min(
+            done,
+            key=lambda t: (sign * t.values[0], _num(t.user_attrs.get("dev_loss")), t.number),
+        )
+
+    # --- writes: refused ----------------------------------------------------------------------
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        raise _refuse("create a study")
+
+    def delete_study(self, study_id: int) -> None:
+        raise _refuse("delete a study")
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        raise _refuse("set a study attribute")
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        raise _refuse("set a study attribute (notes included)")
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        raise _refuse("create a trial")
+
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any
+    ) -> None:
+        raise _refuse("set a trial parameter")
+
+    def set_trial_state_values(
+        self, trial_id: int, state: OptunaState, values: Sequence[float] | None = None
+    ) -> bool:
+        raise _refuse("tell a trial")
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate: float) -> None:
+        raise _refuse("report an intermediate value")
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        raise _refuse("set a trial attribute")
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        raise _refuse("set a trial attribute (notes included)")
+
+
+def _num(v: Any) -> float:
+    return v if isinstance(v, int | float) and math.isfinite(v) else math.inf
+
+
+def open_optuna_storage(storage: Storage, *, refresh_s: float = 1.0) -> HpsearchOptunaStorage:
+    """The read-only Optuna view of an open results database (``optuna.load_study`` takes it)."""
+    return HpsearchOptunaStorage(storage, refresh_s=refresh_s)
+
+
+__all__ = [
+    "HpsearchOptunaStorage",
+    "ReadOnlyStorageError",
+    "open_optuna_storage",
+    "trial_user_attrs",
+]
