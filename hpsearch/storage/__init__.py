@@ -36,6 +36,8 @@ from __future__ import annotations
 from hpsearch.storage._convert import strip_secrets
 from hpsearch.storage._errors import (
     BadDatabaseURLError,
+    CorruptDatabaseError,
+    DatabaseLostError,
     DatabaseNotFoundError,
     DatabaseUnavailableError,
     LeaseHeldError,
@@ -68,6 +70,8 @@ __all__ = [
     "DEFAULT_URL",
     "ENV_VAR",
     "BadDatabaseURLError",
+    "CorruptDatabaseError",
+    "DatabaseLostError",
     "DatabaseNotFoundError",
     "DatabaseUnavailableError",
     "EpochRecord",

@@ -24,7 +24,20 @@ class DatabaseNotFoundError(StorageError, UserInputError):
 
 
 class DatabaseUnavailableError(StorageError):
-    """The database could not be reached, or stayed locked/disconnected after every retry."""
+    """The database could not be reached, or stayed locked/disconnected after every retry: it
+    may come back (a server restarting, a lock held for long)."""
+
+
+class DatabaseLostError(StorageError):
+    """The SQLite file a storage opened was removed or replaced while it was open: nothing more
+    can be written to it (writes would go to a file no one can read again). Not retried."""
+
+
+class CorruptDatabaseError(StorageError):
+    """The file is not one hpsearch can read: not a SQLite database, or a damaged one ("database
+    disk image is malformed", "malformed database schema"). Every
+    command reports it the same way (exit code 1, like an unreachable database): nothing in the
+    URL is wrong, the data is."""
 
 
 class SchemaVersionError(StorageError, UserInputError):

@@ -9,14 +9,24 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from hpsearch.storage import _schema
-from hpsearch.storage._errors import DatabaseNotFoundError
+from hpsearch.storage._errors import BadDatabaseURLError, DatabaseNotFoundError
 from hpsearch.storage._storage import Storage
-from hpsearch.storage._url import make_engine, normalize_url, resolve_storage_url
+from hpsearch.storage._url import (
+    is_memory_url,
+    make_engine,
+    mask_url,
+    normalize_url,
+    resolve_storage_url,
+    sqlite_file,
+)
+
+PURPOSES = ("write", "read", "scratch")
 
 
 def open_storage(
     url: str | None = None,
     *,
+    purpose: str = "write",
     create: bool = True,
     max_retries: int = 5,
     retry_backoff_s: float = 0.05,
@@ -32,13 +42,29 @@ def open_storage(
     up to ``sqlite_busy_timeout_s`` for a lock. ``create_schema=False`` only reads the schema
     revision (for :func:`upgrade_database` and :func:`database_revision`).
 
+    ``purpose``: ``"write"`` (the default: a search, or any command that writes) refuses an
+    in-memory SQLite URL (``sqlite://``, ``sqlite:///:memory:``: everything written would vanish
+    when the process ends) and watches a SQLite file: once it is removed or replaced, every call
+    raises :class:`DatabaseLostError` instead of writing where no one can read it again.
+    ``"read"`` and ``"scratch"`` (throw-away databases in tests and notebooks) accept in-memory
+    URLs and do not watch the file.
+
     Raises:
-        BadDatabaseURLError: bad URL, unsupported driver, wrong password, unknown database.
+        BadDatabaseURLError: bad URL, unsupported driver, wrong password, unknown database, bad
+            option value (port, sslmode), or an in-memory database for ``purpose="write"``.
         DatabaseNotFoundError: ``create=False`` and the SQLite file does not exist.
         DatabaseUnavailableError: the server cannot be reached (after the retries).
         SchemaVersionError: the database is at another schema revision (run `hpsearch db upgrade`).
     """
+    if purpose not in PURPOSES:
+        raise ValueError(f"The value of `purpose` should be one of {PURPOSES}.")
     parsed = normalize_url(resolve_storage_url(url))
+    if purpose == "write" and is_memory_url(parsed):
+        raise BadDatabaseURLError(
+            f"storage URL {mask_url(parsed)!r} is an in-memory database: everything written to "
+            "it vanishes when hpsearch exits; give a file (e.g. sqlite:///hpsearch.db) or a server",
+            field="storage",
+        )
     if not create:
         _require_sqlite_file(parsed)
     engine = make_engine(parsed, sqlite_busy_timeout_s=sqlite_busy_timeout_s)
@@ -48,6 +74,9 @@ def open_storage(
             storage._run(lambda s: _schema.ensure_schema(s.connection(), storage.url))
         else:
             storage._run(lambda s: _schema.current_revision(s.connection()))
+        path = sqlite_file(parsed)
+        if purpose == "write" and path is not None:
+            storage._watch_file(path)
     except BaseException:
         storage.close()
         raise
@@ -56,12 +85,10 @@ def open_storage(
 
 def _require_sqlite_file(url: URL) -> None:
     """Raise DatabaseNotFoundError when ``url`` names a SQLite file that does not exist."""
-    if url.get_backend_name() != "sqlite" or url.query.get("uri") in ("true", "1"):
+    name = sqlite_file(url)
+    if name is None:
         return
-    name = url.database
-    if not name or name == ":memory:":
-        return
-    path = Path(name).resolve()
+    path = Path(name)
     if not path.exists():
         raise DatabaseNotFoundError(
             f"database file not found: {path} (run a search first, or pass --storage)",
@@ -73,14 +100,19 @@ def upgrade_database(url: str | None = None) -> tuple[str | None, str]:
     """Migrate the database to the newest schema; returns (revision before, revision after).
 
     Raises:
-        BadDatabaseURLError, DatabaseUnavailableError: as :func:`open_storage`.
+        BadDatabaseURLError, DatabaseUnavailableError, CorruptDatabaseError: as
+            :func:`open_storage`.
+        SchemaVersionError: hpsearch tables without a version table, or an unknown revision
+            (written by a newer hpsearch).
         StorageError: the migration failed (the database is left at its old revision).
     """
     with open_storage(url, create_schema=False) as storage:
 
         def run(s: Session) -> tuple[str | None, str]:
+            _schema.lock_for_migration(s.connection())
             before = _schema.current_revision(s.connection())
-            _schema.upgrade(s.connection())
+            if before != _schema.head_revision():
+                _schema.upgrade(s.connection(), masked_url=storage.url)
             return before, _schema.head_revision()
 
         return storage._run(run)
@@ -95,7 +127,7 @@ def database_revision(url: str | None = None) -> tuple[str | None, str]:
         BadDatabaseURLError, DatabaseUnavailableError: as :func:`open_storage`.
     """
     try:
-        storage = open_storage(url, create=False, create_schema=False)
+        storage = open_storage(url, purpose="read", create=False, create_schema=False)
     except DatabaseNotFoundError:
         return None, _schema.head_revision()
     with storage:

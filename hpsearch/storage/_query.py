@@ -24,6 +24,7 @@ from sqlalchemy import Select, exists, select
 
 from hpsearch.errors import UserInputError
 from hpsearch.storage._models import TrialParamRow, TrialRow, TrialState
+from hpsearch.storage._reads import by_objective
 
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=")
 _OP_ALIASES = {"==": "=", "<>": "!="}
@@ -195,6 +196,8 @@ def trial_query(
     """The ``select(TrialRow)`` for a listing; ``params`` from :func:`param_kinds`.
 
     Without ``sort``: best objective first when ``limit`` is given (the "top K"), else by number.
+    By the objective (the top K, or ``sort`` on ``value``/``objective``), ties come by dev_loss
+    ascending, then trial number (:func:`~hpsearch.storage._reads.by_objective`).
 
     Raises:
         QueryError: an unknown name, or a value of the wrong kind for its column.
@@ -205,11 +208,11 @@ def trial_query(
     for f in where:
         stmt = stmt.where(_condition(f, params))
     if sort is None and limit is not None:
-        col = TrialRow.objective
-        key = col.desc() if direction == "maximize" else col.asc()
-        stmt = stmt.order_by(key.nulls_last(), TrialRow.number)
+        stmt = stmt.order_by(*by_objective(direction))
     elif sort is None:
         stmt = stmt.order_by(TrialRow.number)
+    elif sort.name in ("value", "objective"):
+        stmt = stmt.order_by(*by_objective(direction, descending=sort.descending))
     else:
         col = _sort_column(sort.name, params)
         key = col.desc() if sort.descending else col.asc()

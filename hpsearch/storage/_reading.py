@@ -84,7 +84,8 @@ class Reader(Database):
         limit: int | None = None,
     ) -> list[TrialRecord]:
         """Trials of a search. ``order_by``: number | objective (best first for the first
-        objective's direction; no objective last) | started_at | finished_at.
+        objective's direction, ties by dev_loss then number; no objective last) | started_at |
+        finished_at.
 
         Raises:
             SearchNotFoundError: no such search.
@@ -102,7 +103,8 @@ class Reader(Database):
         return self._run(run)
 
     def top_trials(self, search: SearchRef, n: int = 10) -> list[TrialRecord]:
-        """The ``n`` best COMPLETE trials with a finite first objective, best first (indexed).
+        """The ``n`` best COMPLETE trials with a finite first objective, best first; ties by
+        dev_loss (ascending, NaN last), then trial number (the order every view shares).
 
         Raises:
             SearchNotFoundError: no such search.
@@ -115,7 +117,8 @@ class Reader(Database):
         return self._run(run)
 
     def best_trial(self, search: SearchRef) -> TrialRecord | None:
-        """The best COMPLETE trial by the first objective (finite values only), or None.
+        """The best COMPLETE trial by the first objective (finite values only), or None; of tied
+        trials, the one with the lowest dev_loss, then the lowest number.
 
         Raises:
             SearchNotFoundError: no such search.
@@ -180,7 +183,8 @@ class Reader(Database):
         or a string (``'dev_loss'``, ``'-dev_accuracy'``, ``'lambda:desc'``); names are trial
         columns or the search's hyperparameters (as stored: the user's words). Without ``sort``,
         ``limit`` keeps the best trials by the first objective (the "top K"); otherwise trials
-        come by number.
+        come by number. Ordered by the objective, ties come by dev_loss (ascending), then trial
+        number, NULL/NaN last: the same order as :meth:`top_trials` and :meth:`best_trial`.
 
         Raises:
             SearchNotFoundError: no such search.

@@ -19,6 +19,17 @@ SearchRef = str | int  # a search's name, or its id
 TRIAL_ORDERS = ("number", "objective", "started_at", "finished_at")
 
 
+def by_objective(direction: str, *, descending: bool | None = None) -> list[Any]:
+    """The one order of trials by their first objective, shared by every listing: best first
+    for ``direction`` (or as ``descending`` says), ties broken by dev_loss ascending, then by
+    trial number; a missing (NULL, NaN) objective or dev_loss comes last."""
+    if descending is None:
+        descending = direction == "maximize"
+    col = TrialRow.objective
+    key = col.desc() if descending else col.asc()
+    return [key.nulls_last(), TrialRow.dev_loss.asc().nulls_last(), TrialRow.number.asc()]
+
+
 def search_row(s: Session, search: SearchRef, *, url: str) -> SearchRow:
     """The search named ``search`` (or with that id).
 
@@ -78,9 +89,7 @@ def trials(
     if states is not None:
         stmt = stmt.where(TrialRow.state.in_(list(states)))
     if order_by == "objective":
-        col = TrialRow.objective
-        key = col.asc() if search.directions[0] == "minimize" else col.desc()
-        stmt = stmt.order_by(key.nulls_last(), TrialRow.number)
+        stmt = stmt.order_by(*by_objective(search.directions[0]))
     else:
         stmt = stmt.order_by(getattr(TrialRow, order_by), TrialRow.number)
     if limit is not None:
@@ -89,16 +98,16 @@ def trials(
 
 
 def top_trials(search: SearchRow, n: int) -> Select[Any]:
-    """The ``n`` best COMPLETE trials with a finite first objective, best first (indexed)."""
-    col = TrialRow.objective
+    """The ``n`` best COMPLETE trials with a finite first objective, best first, ties by
+    dev_loss then number (:func:`by_objective`; the index serves the objective)."""
     return (
         select(TrialRow)
         .where(
             TrialRow.search_id == search.id,
             TrialRow.state == TrialState.COMPLETE,
-            col.is_not(None),
+            TrialRow.objective.is_not(None),
         )
-        .order_by(col.asc() if search.directions[0] == "minimize" else col.desc())
+        .order_by(*by_objective(search.directions[0]))
         .limit(n)
     )
 

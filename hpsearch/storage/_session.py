@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +29,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from hpsearch.errors import HpsearchError
 from hpsearch.storage import _schema
 from hpsearch.storage._convert import utc
-from hpsearch.storage._errors import BadDatabaseURLError, DatabaseUnavailableError, StorageError
+from hpsearch.storage._errors import (
+    BadDatabaseURLError,
+    CorruptDatabaseError,
+    DatabaseLostError,
+    DatabaseUnavailableError,
+    StorageError,
+)
 from hpsearch.storage._models import utcnow
 from hpsearch.storage._url import mask_url, scrub
 
@@ -45,7 +53,13 @@ _PERMANENT_CONNECT = (
     "unable to open database file",
     "invalid dsn",
     "invalid connection option",
+    "invalid port number",
+    "for connection option",
 )
+# libpq's checks of option values ('invalid sslmode value: "bogus"'): the URL is wrong
+_BAD_OPTION_VALUE = re.compile(r'invalid \w+ value: "')
+# SQLite's words for a file that is not a database or is damaged
+_CORRUPT = ("file is not a database", "database disk image is malformed", "malformed database")
 # serialization failure, deadlock, admin/crash shutdown, cannot connect now, too many connections
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 
@@ -67,6 +81,32 @@ class Database:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._max_retries = max_retries
         self._backoff = retry_backoff_s
+        self._watched: tuple[str, tuple[int, int]] | None = None  # SQLite file and its identity
+
+    def _watch_file(self, path: str) -> None:
+        """Remember which file ``path`` is now (device, inode); every later session first checks
+        that the path still names that file (see :meth:`_check_file`)."""
+        st = os.stat(path)
+        self._watched = (path, (st.st_dev, st.st_ino))
+
+    def _check_file(self) -> None:
+        """Raise DatabaseLostError when the watched SQLite file was removed or replaced: an open
+        connection would go on writing to a file that no one can read again."""
+        if self._watched is None:
+            return
+        path, identity = self._watched
+        try:
+            st = os.stat(path)
+        except OSError:
+            what = "was removed (or its folder)"
+        else:
+            if (st.st_dev, st.st_ino) == identity:
+                return
+            what = "was replaced by another file"
+        raise DatabaseLostError(
+            f"database file {path} {what} while hpsearch had it open; nothing more can be "
+            "written to it"
+        )
 
     @property
     def url(self) -> str:
@@ -98,8 +138,11 @@ class Database:
         Raises:
             DatabaseUnavailableError: locked database or lost connection (not retried here).
             BadDatabaseURLError: the server refused the URL (wrong password, unknown database).
+            DatabaseLostError: the SQLite file was removed or replaced since it was opened.
+            CorruptDatabaseError: the file is not a SQLite database, or a damaged one.
             StorageError: any other SQLAlchemy/driver error (the original is chained).
         """
+        self._check_file()
         session = self._sessions()
         try:
             yield session
@@ -144,7 +187,13 @@ class Database:
         lowered = text.lower()
         if isinstance(e, DBAPIError):
             sqlstate = getattr(orig, "sqlstate", None)
-            if any(p in lowered for p in _PERMANENT_CONNECT) and not isinstance(e, IntegrityError):
+            if self.dialect == "sqlite" and any(p in lowered for p in _CORRUPT):
+                return CorruptDatabaseError(
+                    f"database {self.url} is not a readable hpsearch database: {text}"
+                )
+            if (
+                any(p in lowered for p in _PERMANENT_CONNECT) or _BAD_OPTION_VALUE.search(lowered)
+            ) and not isinstance(e, IntegrityError):
                 return BadDatabaseURLError(
                     f"database {self.url} refused the connection: {text}", field="storage"
                 )
