@@ -9,7 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "open"]
+# How every view ranks trials, finds the Pareto front and measures the dev split's noise
+# (hpsearch._selection): public so the command line and notebooks use the same functions.
+_SELECTION = (
+    "SMALL_DEV",
+    "DevNoise",
+    "SplitSizes",
+    "dev_noise",
+    "pareto_front",
+    "rank_key",
+    "ranked",
+    "sizes_of",
+    "split_sizes",
+    "standard_error",
+    "within_noise",
+)
+__all__ = ["__version__", "open", *_SELECTION]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from hpsearch._read_api import open as open_results
 
         return open_results
+    if name in _SELECTION:
+        import hpsearch._selection
+
+        return getattr(hpsearch._selection, name)
     raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")

@@ -8,7 +8,13 @@
     s.best(); s.epochs(7)                 # best TrialRecord, EpochRecords of trial 7
     s.to_pandas(); s.to_pandas(epochs=True)   # needs pip install 'hpsearch[pandas]'
     s.stats()                             # best, pruned/failed shares, time to the best
-    diagnosis(s.best())                   # the stored bias/variance reading and its advice
+    s.pareto_front()                      # the non-dominated complete trials (every objective)
+    s.split_sizes(); s.dev_noise()        # dev split size, standard error, selection warnings
+    s.diagnosis(7)                        # bias/variance reading, told apart from dev noise
+
+Every view ranks trials the same way (:func:`hpsearch._selection.rank_key`: the first
+objective, then dev loss ascending, then trial number) and takes the Pareto front from
+:func:`hpsearch._selection.pareto_front`.
 
 Everything returned is a plain frozen dataclass (or a DataFrame); nothing writes, and a SQLite
 file that does not exist is an error (DatabaseNotFoundError), never a new empty database. The
@@ -23,6 +29,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hpsearch._selection import (
+    DevNoise,
+    SplitSizes,
+    dev_noise,
+    pareto_front,
+    rank_key,
+    ranked,
+    split_sizes,
+    standard_error,
+    within_noise,
+)
 from hpsearch.storage import (
     EpochRecord,
     SearchRecord,
@@ -127,13 +144,17 @@ class SearchView:
         database stored it under. Raises QueryError (a UserInputError) for a bad filter or
         state."""
         stored = self._stored_names()
-        return self.storage.query_trials(
+        top = sort is None and limit is not None  # the "top K": ranked as every view ranks
+        found = self.storage.query_trials(
             self.record.id,
             where=[_stored_word(w, stored) for w in where],
             sort=_stored_word(sort, stored),
             states=None if state is None else parse_states(state),
-            limit=limit,
+            limit=None if top else limit,
         )
+        if top:
+            found = sorted(found, key=lambda t: rank_key(t, self.record.directions))[:limit]
+        return found
 
     def _stored_names(self) -> list[str]:
         kinds = getattr(self.storage, "hyperparameter_kinds", None)
@@ -143,21 +164,53 @@ class SearchView:
         return self.storage.get_trial(self.record.id, number)
 
     def best(self) -> TrialRecord | None:
-        """The best complete trial by the first objective, or None."""
-        return self.storage.best_trial(self.record.id)
+        """The best complete trial, or None: by the first objective, ties by dev loss then trial
+        number; for several objectives, the first trial of :meth:`pareto_front` in that order
+        (the whole front is the answer there)."""
+        front = self.pareto_front()
+        return front[0] if front else None
+
+    def ranked(self) -> list[TrialRecord]:
+        """The complete trials with a finite objective, best first, as every view ranks them."""
+        return ranked(self.storage.trials(self.record.id), self.record.directions)
+
+    def pareto_front(self) -> list[TrialRecord]:
+        """The non-dominated complete trials, every objective in its direction (one objective:
+        the trials tied at the best value), best first by the first objective."""
+        return pareto_front(self.storage.trials(self.record.id), self.record.directions)
+
+    def split_sizes(self) -> SplitSizes | None:
+        """Samples in the train, dev and test splits the search's trials saw (None when the
+        dataset cannot be loaded any more)."""
+        return split_sizes(self.record)
+
+    def dev_noise(self, order: list[TrialRecord] | None = None) -> DevNoise:
+        """The dev split's size, the standard error of the best dev accuracy, the trials tied
+        with the best within it, and the warnings to show beside a choice of trial."""
+        sizes = self.split_sizes()
+        return dev_noise(self.ranked() if order is None else order, sizes and sizes.dev)
 
     def epochs(self, number: int) -> list[EpochRecord]:
         """The learning curve of trial ``number``."""
         return self.storage.epochs(self.trial(number).id)
 
     def diagnosis(self, trial: TrialRecord | int) -> Diagnosis | None:
-        """The stored bias/variance reading of a trial (a TrialRecord or its number)."""
-        return diagnosis(self.trial(trial) if isinstance(trial, int) else trial)
+        """The bias/variance reading of a trial (a TrialRecord or its number): the stored one,
+        with a gap between train and dev error within two standard errors of the dev error not
+        counted as high variance (the dev split is too small to show it)."""
+        sizes = self.split_sizes()
+        return diagnosis(
+            self.trial(trial) if isinstance(trial, int) else trial, n_dev=sizes and sizes.dev
+        )
 
     def stats(self) -> SearchStats:
-        """Best value and trial, shares of pruned and failed trials, time to the best."""
+        """Best value and trial, shares of pruned and failed trials, time to the best, trials
+        trained to the end, the dev split's size and noise, and the Pareto front."""
         trials = self.storage.trials(self.record.id)
-        best = self.best()
+        order = ranked(trials, self.record.directions)
+        front = pareto_front(trials, self.record.directions)
+        best = front[0] if front else None
+        noise = self.dev_noise(order)
         total = len(trials)
         to_best = None
         if best is not None and best.finished_at is not None:
@@ -177,6 +230,13 @@ class SearchView:
             failed_share=share(TrialState.FAILED),
             time_to_best_s=to_best,
             best_params=dict(best.params) if best else {},
+            trained_to_end=sum(t.state == TrialState.COMPLETE for t in trials),
+            n_dev=noise.n_dev,
+            dev_standard_error=noise.standard_error,
+            warnings=list(noise.warnings),
+            objectives=list(self.record.objectives),
+            directions=list(self.record.directions),
+            pareto_front=[front_point(t, self.record.objectives) for t in front],
         )
 
     def rows(self, *, epochs: bool = False) -> list[dict[str, Any]]:
@@ -235,11 +295,27 @@ class SearchStats:
     failed_share: float
     time_to_best_s: float | None  # search created -> best trial finished
     best_params: dict[str, Any]
+    trained_to_end: int = 0  # complete trials: neither pruned nor failed
+    n_dev: int | None = None  # samples in the dev split (None: the dataset is gone)
+    dev_standard_error: float | None = None  # of the best trial's dev accuracy
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    objectives: list[str] = dataclasses.field(default_factory=list)
+    directions: list[str] = dataclasses.field(default_factory=list)
+    pareto_front: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def front_point(t: TrialRecord, objectives: Iterable[str]) -> dict[str, Any]:
+    """A Pareto-front trial as a flat dict: its number, then each objective's value by name."""
+    return {"number": t.number, **dict(zip(objectives, t.values, strict=False))}
 
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """A trial's stored bias/variance reading (errors are fractions: 1 - accuracy)."""
+    """A trial's bias/variance reading (errors are fractions: 1 - accuracy).
+
+    ``stored`` is what the trainer wrote; ``diagnosis`` is that reading with a variance within
+    two standard errors of the dev error not counted as high (``within_noise``), and ``advice``
+    is for ``diagnosis``."""
 
     diagnosis: str
     train_error: float | None
@@ -247,19 +323,34 @@ class Diagnosis:
     avoidable_bias: float | None
     variance: float | None
     advice: str
+    stored: str = ""
+    n_dev: int | None = None
+    dev_standard_error: float | None = None  # of the dev error
+    within_noise: bool = False  # the train/dev gap is within 2 standard errors of the dev error
 
 
-def diagnosis(t: TrialRecord | None) -> Diagnosis | None:
-    """The bias/variance diagnosis stored with a trial (None when none was stored)."""
+def diagnosis(t: TrialRecord | None, *, n_dev: int | None = None) -> Diagnosis | None:
+    """The bias/variance diagnosis stored with a trial (None when none was stored); given the
+    dev split's size, a variance within two standard errors of the dev error is read as noise,
+    not as high variance."""
     if t is None or not t.diagnosis:
         return None
+    dev_error = None if t.dev_accuracy is None else 1 - t.dev_accuracy
+    noise = "high variance" in t.diagnosis and within_noise(t.variance, dev_error, n_dev)
+    reading = t.diagnosis
+    if noise:
+        reading = "high bias" if "high bias" in t.diagnosis else "good fit"
     return Diagnosis(
-        diagnosis=t.diagnosis,
+        diagnosis=reading,
         train_error=None if t.train_accuracy is None else 1 - t.train_accuracy,
-        dev_error=None if t.dev_accuracy is None else 1 - t.dev_accuracy,
+        dev_error=dev_error,
         avoidable_bias=t.avoidable_bias,
         variance=t.variance,
-        advice=ADVICE.get(t.diagnosis, ""),
+        advice=ADVICE.get(reading, ""),
+        stored=t.diagnosis,
+        n_dev=n_dev,
+        dev_standard_error=standard_error(dev_error, n_dev),
+        within_noise=within_noise(t.variance, dev_error, n_dev),
     )
 
 

@@ -47,10 +47,13 @@ def finished_trial(
     *,
     value: float | None = 0.9,
     state: TrialState = TrialState.COMPLETE,
+    values: tuple[float, ...] | None = None,
     **fields: Any,
 ) -> int:
-    """Start and finish one trial as the driver would (attempt 1); returns its id."""
+    """Start and finish one trial as the driver would (attempt 1); returns its id. ``values``
+    gives every objective's value (a multi-objective search), else ``value`` is the only one."""
     tid = store.start_trial(search, number, params, seed=fields.pop("seed", None))
-    values = () if value is None else (value,)
+    if values is None:
+        values = () if value is None else (value,)
     store.finish_trial(tid, TrialOutcome(state=state, values=values, **fields), attempt=1)
     return tid

@@ -68,9 +68,16 @@ def trials(
             "(repeatable, all apply).",
         ),
     ] = None,
+    pareto: Annotated[
+        bool,
+        typer.Option(
+            "--pareto",
+            help="Only the Pareto front: complete trials no other beats on every objective.",
+        ),
+    ] = False,
 ) -> None:
     """List a search's stored trials: number, state, objective, hyperparameters, why a trial
-    failed.
+    failed; below the table, the dev split's size and the standard error of dev accuracy.
 
     Filters and sort keys name trial columns (value, dev_accuracy, dev_loss, train_accuracy,
     epochs_run, n_params, duration_s, state, diagnosis ...) or the search's hyperparameters.
@@ -80,12 +87,20 @@ def trials(
     with _app.open_results(storage) as results:
         view = results.search(name)
         found = view.trials(where=where or [], sort=sort, state=state, limit=top)
+        if pareto:
+            keep = {t.number for t in found}
+            found = [t for t in view.pareto_front() if t.number in keep]
+        noise = view.dev_noise() if fmt == "table" else None
     if fmt == "json":
         _render.echo_json([trial_dict(t) for t in found])
         return
-    rows, cols = _render.trial_rows(found, view.objective)
-    title = f"search {name!r}: {_render.plural(len(rows), 'trial')}"
+    rows, cols = _render.trial_rows(found, view.objective, view.record.objectives)
+    what = "Pareto-front trial" if pareto else "trial"
+    title = f"search {name!r}: {_render.plural(len(rows), what)}"
     _render.emit(rows, cols, fmt, title=title)
+    if noise is not None:
+        for line in (noise.describe(), *noise.warnings):
+            _render.echo(line, wrap=True)
 
 
 def trial_dict(t: Any) -> dict[str, Any]:
@@ -127,6 +142,8 @@ def show(
     """Everything about one trial: settings, metrics, timings, node, learning curve, diagnosis."""
     from dataclasses import asdict
 
+    from hpsearch import standard_error
+
     _render.check_choice("--format", fmt, ("table", "json"))
     _render.check_choice("--metric", metric, ("accuracy", "loss"))
     with _app.open_results(storage) as results:
@@ -134,6 +151,7 @@ def show(
         t = view.trial(number)
         epochs = view.epochs(number)
         bv = view.diagnosis(t)
+        sizes = view.split_sizes()
     if fmt == "json":
         out = trial_dict(t) | {
             "started_at": t.started_at,
@@ -142,12 +160,18 @@ def show(
             **{k: getattr(t, k) for k in ("error_text", "environment", "dataset_hash")},
             **{k: getattr(t, k) for k in ("avoidable_bias", "variance")},
             "advice": bv.advice if bv else None,
+            "reading": bv.diagnosis if bv else None,
+            "variance_within_noise": bv.within_noise if bv else None,
+            "n_train": sizes.train if sizes else None,
+            "n_dev": sizes.dev if sizes else None,
+            "n_test": sizes.test if sizes else None,
+            "dev_accuracy_se": standard_error(t.dev_accuracy, sizes and sizes.dev),
             "epochs": [asdict(e) for e in epochs],
         }
         _render.echo_json(out)
         return
-    for line in _show_lines(view, t, bv):
-        typer.echo(_wrap(line))
+    for line in _show_lines(view, t, sizes):
+        _render.echo(line, wrap=True)
     typer.echo(f"learning curve ({metric}):")
     series = [
         ("train", "*", [getattr(e, f"train_{metric}") for e in epochs]),
@@ -156,11 +180,11 @@ def show(
     for line in text_plot(series, width=min(_render.terminal_width(), 100), height=10):
         typer.echo(line)
     if bv is not None:
-        typer.echo(_wrap(_bias_variance_line(bv)))
-        typer.echo(_wrap(f"next step: {bv.advice}"))
+        _render.echo(_bias_variance_line(bv), wrap=True)
+        _render.echo(f"next step: {bv.advice}", wrap=True)
 
 
-def _show_lines(view: Any, t: Any, bv: Any) -> list[str]:
+def _show_lines(view: Any, t: Any, sizes: Any) -> list[str]:
     from hpsearch.searcher import user_name
 
     cell, secs = _render.cell, _render.seconds
@@ -175,6 +199,7 @@ def _show_lines(view: Any, t: Any, bv: Any) -> list[str]:
         if loss is not None or acc is not None:
             lines.append(f"  {split:<6} loss {cell(loss):<10} accuracy {cell(acc)}")
     lines.append(f"  epochs run {cell(t.epochs_run)}, parameters {cell(t.n_params)}")
+    lines += _split_lines(t, sizes)
     lines.append(
         f"timings: queue {secs(t.queue_s)}, start-up {secs(t.startup_s)}, "
         f"training {secs(t.train_s)}, reporting {secs(t.report_s)}, total {secs(t.duration_s)}"
@@ -186,24 +211,45 @@ def _show_lines(view: Any, t: Any, bv: Any) -> list[str]:
     return lines
 
 
+def _split_lines(t: Any, sizes: Any) -> list[str]:
+    """The split sizes and what one dev sample and one standard error are worth."""
+    from hpsearch import SMALL_DEV, standard_error
+
+    if sizes is None:
+        return ["  splits: unknown (the dataset could not be loaded)"]
+    line = f"  splits: train {sizes.train}, dev {sizes.dev}, test {sizes.test} samples"
+    se = standard_error(t.dev_accuracy, sizes.dev)
+    if se is not None:
+        line += f"; dev accuracy {t.dev_accuracy:.4f} ± {se:.4f} (1 standard error)"
+    lines = [line]
+    if sizes.dev < SMALL_DEV:
+        lines.append(
+            f"warning: only {sizes.dev} dev samples (under {SMALL_DEV}): one sample is "
+            f"{100 / sizes.dev:.1f} points of accuracy"
+        )
+    return lines
+
+
 def _bias_variance_line(bv: Any) -> str:
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{x:.2%}"
 
-    return (
+    line = (
         f"bias/variance: {bv.diagnosis} (train error {pct(bv.train_error)}, dev error "
         f"{pct(bv.dev_error)}; avoidable bias {pct(bv.avoidable_bias)}, "
         f"variance {pct(bv.variance)})"
     )
-
-
-def _wrap(text: str) -> str:
-    import textwrap
-
-    width = min(_render.terminal_width(), 100)
-    if len(text) <= width:
-        return text
-    return "\n".join(textwrap.wrap(text, width, subsequent_indent="  "))
+    if bv.within_noise and bv.variance is not None and bv.variance > 0:
+        line += (
+            f"; the train/dev gap is within 2 standard errors of the dev error "
+            f"(±{pct(2 * bv.dev_standard_error)} on {bv.n_dev} dev samples): noise, "
+            f"not high variance"
+        )
+        if bv.stored != bv.diagnosis:
+            line += f" (stored reading: {bv.stored})"
+    elif bv.dev_standard_error is not None:
+        line += f"; dev error ±{pct(bv.dev_standard_error)} (1 SE, {bv.n_dev} samples)"
+    return line
 
 
 @app.command()
@@ -232,6 +278,10 @@ def compare(
         _render.echo_json(columns)
         return
     _render.emit(*_compare_rows(columns), fmt, title="" if fmt == "csv" else "compare")
+    if fmt == "table":
+        for c in columns:
+            for w in c["warnings"]:
+                _render.echo(f"{c['search']}: {w}", wrap=True)
 
 
 def _compare_rows(columns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -239,14 +289,19 @@ def _compare_rows(columns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     cell = _render.cell
     params = sorted({p for c in columns for p in (*c["best_params"], *c["importance"])})
     measures: list[tuple[str, list[str]]] = [
-        ("objective", [f"{c['objective']} ({c['direction']})" for c in columns]),
+        ("objective", [_objectives_text(c) for c in columns]),
         ("best value", [cell(c["best"]) for c in columns]),
         ("best trial", [cell(c["best_trial"]) for c in columns]),
         ("trials", [str(c["trials"]) for c in columns]),
         ("pruned", [f"{c['pruned_share']:.0%}" for c in columns]),
         ("failed", [f"{c['failed_share']:.0%}" for c in columns]),
         ("time to best", [_render.seconds(c["time_to_best_s"]) for c in columns]),
+        ("trained to end", [str(c["trained_to_end"]) for c in columns]),
+        ("dev samples", [cell(c["n_dev"]) for c in columns]),
+        ("dev acc ±1 SE", [cell(c["dev_standard_error"], digits=2) for c in columns]),
     ]
+    if any(len(c["objectives"]) > 1 for c in columns):
+        measures.append(("pareto front", [_front_text(c) for c in columns]))
     measures += [(f"{p} (best)", [cell(c["best_params"].get(p)) for c in columns]) for p in params]
     measures += [
         (
@@ -258,3 +313,18 @@ def _compare_rows(columns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     heads = ["", *(c["search"] for c in columns)]
     rows = [dict(zip(heads, [label, *values], strict=True)) for label, values in measures]
     return rows, heads
+
+
+def _front_text(c: dict[str, Any]) -> str:
+    """``#3 (0.97, 1203); #5 (0.95, 411)``: each front trial with every objective's value."""
+    points = [
+        f"#{p['number']} ({', '.join(_render.cell(p.get(o)) for o in c['objectives'])})"
+        for p in c["pareto_front"]
+    ]
+    return "; ".join(points) or "-"
+
+
+def _objectives_text(c: dict[str, Any]) -> str:
+    """``dev_accuracy (maximize), n_params (minimize)``: every objective with its direction."""
+    pairs = zip(c["objectives"], c["directions"], strict=True)
+    return ", ".join(f"{o} ({d})" for o, d in pairs)

@@ -26,8 +26,57 @@ HEADERS = {"number": "#", "epochs_run": "epochs", "n_params": "params"}
 
 
 def one_line(e: BaseException | str) -> str:
-    """An error as one line (its text with whitespace folded; its type name if it has none)."""
-    return " ".join(str(e).split()) or type(e).__name__
+    """An error as one line (its text with whitespace folded; its type name if it has none),
+    control characters shown escaped."""
+    return printable(" ".join(str(e).split())) or type(e).__name__
+
+
+# Bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source").
+_BIDI = {0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    if ch in _NAMED:
+        return _NAMED[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """Stored text made safe for a terminal: every control character (C0, DEL, C1) and bidi
+    override is shown escaped (``ESC`` as ``\\x1b``), so a search name, error text or parameter
+    cannot move the cursor, clear the screen or retitle the window. CSV and JSON are data and
+    are not passed through here."""
+    if text.isprintable() or not text:
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if keep_newlines and ch == "\n":
+            out.append(ch)
+        elif code < 0x20 or 0x7F <= code < 0xA0 or code in _BIDI:
+            out.append(_escaped(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def fold(text: str) -> str:
+    """A long line folded to the terminal's width (at most 100), continuation lines indented."""
+    width = min(terminal_width(), 100)
+    if len(text) <= width:
+        return text
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent="  "))
+
+
+def echo(text: str, *, wrap: bool = False) -> None:
+    """Print plain output with any stored text in it escaped (:func:`printable`); with ``wrap``
+    folded to the terminal's width (:func:`fold`)."""
+    text = printable(text, keep_newlines=True)
+    typer.echo(fold(text) if wrap else text)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -58,7 +107,7 @@ def cell(v: Any, *, digits: int = 4) -> str:
         return ",".join(cell(x, digits=digits) for x in v)
     if isinstance(v, float):
         return f"{v:.{digits}g}"
-    return str(v)
+    return printable(str(v))
 
 
 def csv_cell(v: Any) -> str:
@@ -144,6 +193,8 @@ def table_lines(
     Headers are printed whole. Columns that do not fit continue in further blocks that repeat
     the first column (the trial number or the label), so no value is cut off the screen.
     """
+    headers = [printable(h) for h in headers]  # stored text (a search name) can be a header
+    rows = [[printable(c) for c in r] for r in rows]
     first = max([len(headers[0])] + [len(r[0]) for r in rows]) if headers else 0
     limit = max(8, min(MAX_CELL, width - first - 2))  # a cell fits beside the first column
     cells = [
@@ -166,7 +217,7 @@ def table_lines(
         ]
         return "  ".join(parts).rstrip()
 
-    out = [title] if title else []
+    out = [printable(title)] if title else []
     for k, block in enumerate(blocks):
         if k:
             out.append("")
@@ -194,7 +245,7 @@ def emit(
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(cols)
         writer.writerows([csv_cell(r.get(c)) for c in cols] for r in rows)
-        typer.echo(buf.getvalue(), nl=False)
+        typer.echo(buf.getvalue(), nl=False, color=True)  # data: never strip escapes
         return
     names = {**HEADERS, **(headers or {})}
     heads = [names.get(c, c) for c in cols]
@@ -223,7 +274,7 @@ def columns_of(rows: Iterable[Mapping[str, Any]]) -> list[str]:
 def write_or_print(text: str, out: Path | None) -> bool:
     """Print ``text`` to stdout (``out`` None) or write it to ``out``; True when written."""
     if out is None:
-        typer.echo(text, nl=False)
+        typer.echo(text, nl=False, color=True)  # data, as written
         return False
     try:
         out.write_text(text, encoding="utf-8")
@@ -309,18 +360,23 @@ def failure(t: Any) -> str | None:
     return t.fail_reason.value + (f": {lines[-1][:120]}" if lines else "")
 
 
-def trial_rows(trials: Sequence[Any], objective: str) -> tuple[list[dict[str, Any]], list[str]]:
+def trial_rows(
+    trials: Sequence[Any], objective: str, objectives: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], list[str]]:
     """(rows, columns) of a trial listing: number, state, the objective's value under the
-    objective's name, dev accuracy when it is not the objective, epochs, every hyperparameter in
-    the user's words, and why a trial failed when one did."""
+    objective's name (every objective's, for several), dev accuracy when it is not one of them,
+    epochs, every hyperparameter in the user's words, and why a trial failed when one did."""
     from hpsearch.searcher import user_name
 
     names = sorted({user_name(k) for t in trials for k in t.params})
-    metrics = [objective] + (["dev_accuracy"] if objective != "dev_accuracy" else [])
+    shown = list(objectives) if len(objectives) > 1 else [objective]
+    metrics = shown + (["dev_accuracy"] if "dev_accuracy" not in shown else [])
     rows = []
     for t in trials:
-        row: dict[str, Any] = {"number": t.number, "state": t.state.value, objective: t.value}
-        if objective != "dev_accuracy":
+        row: dict[str, Any] = {"number": t.number, "state": t.state.value}
+        values = list(t.values) if t.values else [t.value]
+        row.update({m: values[i] if i < len(values) else None for i, m in enumerate(shown)})
+        if "dev_accuracy" not in shown:
             row["dev_accuracy"] = t.dev_accuracy
         row["epochs_run"] = t.epochs_run
         row.update({user_name(k): v for k, v in t.params.items()})

@@ -39,10 +39,15 @@ def build_report(
     """
     import plotly.graph_objects as go
 
+    from hpsearch import dev_noise, pareto_front, ranked, split_sizes
+
     stored = load_study(storage, search)
     record = stored.record
     objective = record.objectives[0]
-    top_trials = storage.top_trials(record.id, top)
+    order = ranked(stored.trials, record.directions)  # as every view ranks them
+    top_trials = order[:top]
+    sizes = split_sizes(record)
+    noise = dev_noise(order, sizes.dev if sizes else None)
     figures: dict[str, Any] = {
         "history": _history(stored, objective),
         "parallel": _parallel(stored, objective),
@@ -50,7 +55,10 @@ def build_report(
         "curves": _curves(storage, top_trials),
         "bias-variance": _bias_variance(stored.trials, objective),
     }
-    parts = [_head(record.name), _summary(stored, top_trials)]
+    parts = [_head(record.name), _summary(stored, top_trials), _noise(noise, sizes)]
+    if len(record.objectives) > 1:
+        front = pareto_front(stored.trials, record.directions)
+        parts.append(_pareto(front, record.objectives, record.directions))
     first = True
     for div_id, title in SECTIONS:
         parts.append(f'<section><h2 id="{div_id}-title">{html.escape(title)}</h2>')
@@ -97,8 +105,8 @@ def _summary(stored: StoredStudy, top: list[TrialRecord]) -> str:
         f"dataset <b>{html.escape(str(r.dataset))}</b>, objective <b>{html.escape(r.objectives[0])}"
         f"</b> ({html.escape(r.directions[0])}), sampler {html.escape(str(r.sampler))}, "
         f"pruner {html.escape(str(r.pruner))}, status {html.escape(r.status.value)}",
-        f"{len(stored.trials)} trials: {counts[TrialState.COMPLETE]} complete, "
-        f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAILED]} failed",
+        f"{len(stored.trials)} trials: {counts[TrialState.COMPLETE]} complete (trained to the "
+        f"end), {counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAILED]} failed",
     ]
     if best is not None:
         shown = user_settings(best.params)  # older searches stored trainer fields (lambd)
@@ -110,6 +118,31 @@ def _summary(stored: StoredStudy, top: list[TrialRecord]) -> str:
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines.append(f"<small>generated {made}; opens offline (plotly.js is inlined)</small>")
     return "<p>" + "<br>".join(lines) + "</p>"
+
+
+def _noise(noise: Any, sizes: Any) -> str:
+    """The split sizes, the standard error of dev accuracy and the selection warnings."""
+    lines = [html.escape(noise.describe())]
+    if sizes is not None:
+        lines[0] += f" (train {sizes.train}, test {sizes.test})"
+    lines += [f"<b>{html.escape(w)}</b>" for w in noise.warnings]
+    return '<p id="dev-noise">' + "<br>".join(lines) + "</p>"
+
+
+def _pareto(front: list[TrialRecord], objectives: tuple[str, ...], directions: Any) -> str:
+    """The Pareto front as a table: each trial with every objective and its settings."""
+    names = sorted({k for t in front for k in user_settings(t.params)})
+    head = ["#", *(f"{o} ({d})" for o, d in zip(objectives, directions, strict=True)), *names]
+    rows = ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for t in front:
+        shown = user_settings(t.params)
+        cells = [t.number, *t.values, *(shown.get(n) for n in names)]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
+    title = f"Pareto front: {len(front)} trial(s) no other trial beats on every objective"
+    return (
+        f'<section><h2 id="pareto-front-title">{html.escape(title)}</h2>'
+        f'<div id="pareto-front"><table>{"".join(rows)}</table></div></section>'
+    )
 
 
 def _history(stored: StoredStudy, objective: str) -> Any:
