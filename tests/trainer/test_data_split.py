@@ -96,7 +96,8 @@ def test_split_keeps_class_shares_within_one(counts, train, seed):
     assert np.all(np.abs(sizes - shares)[:, roomy] < 1 + 1e-9)
     assert np.all(sizes[:, np.array(counts) >= 3] > 0)  # every class of 3+ in every split
     totals = sizes.sum(axis=1)
-    assert np.all(np.abs(totals - len(y) * np.array(fractions)) <= len(counts))
+    if roomy.all():  # a class forced into a small split (counts 3, 3 at 0.75) moves the totals
+        assert np.all(np.abs(totals - len(y) * np.array(fractions)) <= len(counts))
 
 
 def test_max_samples_is_a_stratified_subsample():

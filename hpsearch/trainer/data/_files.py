@@ -302,8 +302,9 @@ def _match_names(
         parts = [f"missing {_listed(missing)}"] if missing else []
         parts += [f"extra {_listed(extra)}"] if extra else []
         raise DatasetError(
-            f"{path}: columns do not match the model's {len(names)} inputs: {'; '.join(parts)} "
-            "(besides the inputs only a label column is allowed; matched by the header's names)"
+            f"{path}: the header does not name the model's {len(names)} inputs: "
+            f"{'; '.join(parts)} (columns are matched by name, and only a label column may be "
+            "added; a file without a header row is taken by position)"
         )
     return [at[n] for n in names], None if label is None else at[label]
 
