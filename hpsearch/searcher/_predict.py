@@ -175,9 +175,9 @@ def _input_scale(config: SearchConfig, X: np.ndarray) -> float:
 
 
 def _best_trial(storage: Storage, record: SearchRecord) -> TrialRecord:
-    """The best complete trial; among trials tied on the objective, one with a stored model (the
-    driver keeps the model of each trial that improved on the best so far, so of tied trials
-    only the first to finish has one)."""
+    """The best complete trial by the order every view shares (objective, then dev_loss, then
+    number); if it has no stored model, the next trial tied with it on the objective that has one
+    (a driver that stored only the first of tied trials to finish; ``replay --save`` adds one)."""
     best = storage.best_trial(record.id)
     if best is None:
         raise UserInputError(
@@ -186,10 +186,8 @@ def _best_trial(storage: Storage, record: SearchRecord) -> TrialRecord:
     with_model = set(storage.model_trial_ids(record.id))
     if best.id in with_model:
         return best
-    tied = [
-        t for t in storage.top_trials(record.id, 20) if t.value == best.value and t.id in with_model
-    ]
-    return min(tied, key=lambda t: t.number) if tied else best
+    top = storage.top_trials(record.id, 20)  # best first, in the shared order
+    return next((t for t in top if t.value == best.value and t.id in with_model), best)
 
 
 def predict_file(

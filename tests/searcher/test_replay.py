@@ -132,6 +132,28 @@ def test_predict_takes_the_tied_best_trial_that_has_a_model(stored_trial, with_m
     assert labelled.number == with_model
 
 
+def test_predict_without_the_best_model_takes_the_next_tied_trial_in_the_shared_order(
+    stored_trial,
+) -> None:
+    """Ties on the objective rank by dev_loss, then number, in every view: of tied trials with a
+    model, predict labels with the first in that order, not the lowest number."""
+    url, data, result = stored_trial
+    with open_storage(url) as store:
+        first = store.get_trial("replay-me", 0)
+        for number, dev_loss in ((1, first.dev_loss / 2), (2, first.dev_loss / 4)):
+            tid = store.start_trial(first.search_id, number, {"lambd": 0.01}, seed=5)
+            tied = TrialOutcome(
+                state=TrialState.COMPLETE, values=first.values, epochs_run=3, dev_loss=dev_loss
+            )
+            store.finish_trial(tid, tied, attempt=1)
+            if number == 1:
+                store.save_model(tid, result.network.to_npz_bytes())
+        store.save_model(first.id, result.network.to_npz_bytes())
+        assert store.best_trial("replay-me").number == 2  # lowest dev_loss, and no model
+        labelled = predict_file(store, "replay-me", _npz(url, data.X_dev.T, data.y_dev))
+    assert labelled.number == 1
+
+
 def _npz(url: str, X: np.ndarray, y: np.ndarray) -> Path:
     path = Path(url.removeprefix("sqlite:///")).with_name("inputs.npz")
     np.savez(path, X=X, y=y)
