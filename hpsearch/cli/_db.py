@@ -28,7 +28,7 @@ def db_upgrade(storage: StorageOpt = None) -> None:
 @db_app.command("current")
 def db_current(storage: StorageOpt = None) -> None:
     """Show the database's schema revision and the one this hpsearch needs."""
-    from hpsearch.storage import database_revision, mask_url, resolve_storage_url
+    from hpsearch.storage import database_revision, known_revisions, mask_url, resolve_storage_url
 
     where = mask_url(resolve_storage_url(storage))
     current, head = database_revision(storage)  # reads only: creates no file
@@ -36,6 +36,11 @@ def db_current(storage: StorageOpt = None) -> None:
         typer.echo(f"{where}: schema revision {current} (up to date)")
     elif current is None:
         typer.echo(f"{where}: no hpsearch tables yet (created at revision {head} on first use)")
+    elif current not in known_revisions():
+        typer.echo(
+            f"{where}: unknown schema revision {current} (this hpsearch knows up to {head}; "
+            "was it written by a newer hpsearch?)"
+        )
     else:
         hint = f"run `hpsearch db upgrade --storage {where}`"
         typer.echo(f"{where}: schema revision {current}, this hpsearch needs {head}; {hint}")

@@ -60,7 +60,7 @@ from hpsearch.storage._records import (
     TrialOutcome,
     TrialRecord,
 )
-from hpsearch.storage._schema import head_revision
+from hpsearch.storage._schema import head_revision, known_revisions
 from hpsearch.storage._storage import Storage
 from hpsearch.storage._url import DEFAULT_URL, ENV_VAR, mask_url, resolve_storage_url, scrub
 
@@ -95,6 +95,7 @@ __all__ = [
     "TrialState",
     "database_revision",
     "head_revision",
+    "known_revisions",
     "mask_url",
     "open_storage",
     "parse_states",

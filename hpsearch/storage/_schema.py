@@ -89,11 +89,15 @@ def upgrade(connection: Connection, revision: str = "head", *, masked_url: str =
 
 
 def _refuse_unversioned(connection: Connection, masked_url: str) -> None:
-    ours = [t for t in inspect(connection).get_table_names() if t.startswith(TABLE_PREFIX)]
+    names = inspect(connection).get_table_names()
+    ours = [t for t in names if t.startswith(TABLE_PREFIX) and t != VERSION_TABLE]
     if ours:
+        missing = (
+            f"revision in {VERSION_TABLE}" if VERSION_TABLE in names else f"{VERSION_TABLE} table"
+        )
         raise SchemaVersionError(
             f"database {masked_url} has hpsearch tables ({', '.join(sorted(ours))}) but no "
-            f"{VERSION_TABLE} table; it was not created by hpsearch's migrations",
+            f"{missing}; it was not created by hpsearch's migrations",
             field="storage",
         )
 
