@@ -93,7 +93,7 @@ def replay(
         _render.echo_json(_replay_dict(r))
     else:
         for line in _replay_lines(r):
-            typer.echo(line)
+            _render.echo(line)  # environment texts are stored text
     if not r.identical:
         raise typer.Exit(_app.EXIT_FAILED)
 
