@@ -97,8 +97,10 @@ class Database:
         path, identity = self._watched
         try:
             st = os.stat(path)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
             what = "was removed (or its folder)"
+        except OSError as e:  # the disk or share is away: may come back, retried
+            raise TransientError(f"cannot check database file {path}: {e.strerror}") from e
         else:
             if (st.st_dev, st.st_ino) == identity:
                 return

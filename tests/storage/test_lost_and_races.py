@@ -14,6 +14,7 @@ import pytest
 from hpsearch.storage import (
     BadDatabaseURLError,
     DatabaseLostError,
+    DatabaseUnavailableError,
     EpochRecord,
     head_revision,
     open_storage,
@@ -135,3 +136,16 @@ def test_concurrent_first_opens_of_a_new_postgres_database_all_succeed() -> None
     for n in range(ROUNDS):
         with postgres_database() as url:
             assert _open_at_once(url) == [], f"round {n}"
+
+
+def test_a_file_that_cannot_be_checked_is_unavailable_not_lost(tmp_path, monkeypatch) -> None:
+    st, _ = _open_with_a_trial(tmp_path / "hps.db")
+    with st:
+
+        def stat_fails(path, *args, **kwargs):
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "stat", stat_fails)
+        with pytest.raises(DatabaseUnavailableError, match="Input/output error") as err:
+            st.list_searches()
+        assert not isinstance(err.value, DatabaseLostError)  # may come back: retried, then 1
