@@ -64,3 +64,22 @@ def test_unknown_search_and_bad_flags(tmp_path: Path) -> None:
     assert "no search named 'nope'" in line
     line = one_error_line(runner.invoke(app, ["resume", "nope", "--storage", url, "--trials", "0"]))
     assert "--trials" in line
+
+
+def test_the_run_summary_of_a_real_search(ray_local, tmp_path: Path) -> None:
+    # the summary `run` and `resume` print (hpsearch.cli._summary): trials trained to the end,
+    # the top trials ranked as every view ranks them, the dev split's size and its warnings
+    from hpsearch import ranked
+    from hpsearch.cli._summary import summary_lines
+    from hpsearch.searcher import load_search_data, parse_config, run_search
+
+    cfg = parse_config(iris_definition("summary", search={"trials": 3}))
+    with open_storage(f"sqlite:///{tmp_path / 's.db'}") as store:
+        outcome = run_search(cfg, store)
+    lines = summary_lines(outcome, cfg, data=load_search_data(cfg))
+    text = " ".join("\n".join(lines).split())
+    assert f"{outcome.complete} of 3 trials trained to the end" in text
+    assert "dev split 23 samples" in text and "only 23 samples" in text
+    start = lines.index("top trials by dev_accuracy")
+    shown = [int(ln.split()[0]) for ln in lines[start + 3 : start + 3 + outcome.complete]]
+    assert shown == [t.number for t in ranked(outcome.trials, cfg.search.directions)]
