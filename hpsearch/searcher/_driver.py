@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,8 @@ import optuna
 import ray
 import ray.exceptions
 
-from hpsearch.errors import HpsearchError
 from hpsearch.searcher._config import SearchConfig, load_search_data
+from hpsearch.searcher._local_ray import auto_memory_limit_bytes
 from hpsearch.searcher._messages import (
     EpochsDone,
     TrialDone,
@@ -29,17 +30,24 @@ from hpsearch.searcher._messages import (
     TrialStarted,
 )
 from hpsearch.searcher._names import user_settings
+from hpsearch.searcher._outcome import (  # SearchInterrupted, SearchOutcome: the package's names
+    OptunaFailed,
+    RayDied,
+    SearchInterrupted,  # noqa: F401
+    SearchOutcome,  # noqa: F401
+    one_line,
+)
 from hpsearch.searcher._progress import Progress
 from hpsearch.searcher._recorder import Recorder, trial_outcome
 from hpsearch.searcher._space import grid_size
 from hpsearch.searcher._study import Asked, StudySide
 from hpsearch.searcher._worker import remote_trial, trial_seed
 from hpsearch.storage import (
+    DatabaseUnavailableError,
     FailReason,
     ModelNotFoundError,
     SearchRecord,
     Storage,
-    TrialRecord,
 )
 from hpsearch.trainer import EpochMetrics, Network, TrainerInputError
 
@@ -54,30 +62,6 @@ _LOST = (
 )
 
 
-class SearchInterrupted(HpsearchError):
-    """Ctrl-C (SIGINT/SIGTERM) stopped the search; what finished is stored."""
-
-    def __init__(self, outcome: SearchOutcome) -> None:
-        super().__init__(f"search {outcome.name!r} interrupted")
-        self.outcome = outcome
-
-
-@dataclass
-class SearchOutcome:
-    """What ``run_search`` returns: the search's name, counts and best trial."""
-
-    name: str
-    status: str
-    complete: int
-    pruned: int
-    failed: int
-    best: TrialRecord | None
-    best_test_accuracy: float | None
-    best_test_loss: float | None
-    elapsed_s: float
-    trials: list[TrialRecord]
-
-
 @dataclass
 class _InFlight:
     """A trial handed to Ray: its Optuna trial, its stream and what has arrived so far."""
@@ -88,6 +72,8 @@ class _InFlight:
     otrial: optuna.Trial
     trial_id: int
     gen: Any  # ray ObjectRefGenerator
+    first_attempt: int = 1  # its first attempt in this run: earlier ones died with a driver
+    launched_at: float = field(default_factory=time.time)
     started_at: float | None = None  # when its worker reported TrialStarted
     epochs_seen: int = 0
     last: EpochMetrics | None = None  # the last epoch received
@@ -116,7 +102,12 @@ class Driver:
         self._data: Any = data  # the loaded dataset, when the caller already checked it
         self._task: Any = None
         self._data_ref: Any = None
-        self._memory_limit = int(config.search.memory_limit_mb * 2**20)
+        self._memory_limit = int(config.search.memory_limit_mb * 2**20)  # 0: auto, see run()
+        # trials asked (or lost and due again) while the database was away: launched once back
+        self._held: list[tuple[Asked, _InFlight | None]] = []
+        # the local Ray's health ("raylet (pid 12)" once it died), asked about once a second
+        self.health: Callable[[], str | None] = lambda: None
+        self._health_at = 0.0
 
     @property
     def search(self) -> SearchRecord | None:
@@ -139,6 +130,8 @@ class Driver:
         data = self._data = self._data if self._data is not None else load_search_data(self.config)
         self.recorder.dataset_hash = data.fingerprint
         self._data_ref = ray.put(data)  # once; every trial reads it from the object store
+        if not self._memory_limit:
+            self._memory_limit = auto_memory_limit_bytes(s.cpus_per_trial)
         workers = s.workers or max(
             1, int(ray.cluster_resources().get("CPU", 1)) // s.cpus_per_trial
         )
@@ -150,16 +143,23 @@ class Driver:
         while True:
             if self._interrupted:
                 raise KeyboardInterrupt
+            back = self._database_back()  # nothing new starts while the database is away
             while (
-                not self._interrupted
+                back
+                and not self._interrupted
                 and len(self.inflight) < workers
-                and study.done + len(self.inflight) < budget
+                and (self._held or study.done + len(self.inflight) < budget)
             ):
-                self._launch()
+                self._launch(*self._held.pop(0)) if self._held else self._launch()
+                back = not self.recorder.away
             # After the launches, so a line logged as a trial ends counts its successor.
             self._show_progress()
             if not self.inflight:
-                break
+                if back and not self._held:
+                    break
+                time.sleep(0.25)  # only writes wait: retry them
+                continue
+            self._check_ray()
             ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=0.25)
             for gen in ready:
                 self._receive(self.inflight[gen])
@@ -167,6 +167,30 @@ class Driver:
             self.recorder.maybe_flush()
             self.recorder.maybe_heartbeat()
         self.recorder.flush()
+        while not self._database_back():
+            if self._interrupted:
+                raise KeyboardInterrupt
+            time.sleep(0.25)
+
+    def _check_ray(self) -> None:
+        if time.monotonic() - self._health_at < 1.0:
+            return
+        self._health_at = time.monotonic()
+        dead = self.health()
+        if dead is not None:
+            raise RayDied(f"the local Ray's {dead} died")
+
+    def _database_back(self) -> bool:
+        """True when no write waits for the database (writes what waited if it is back)."""
+        was_away = self.recorder.away
+        back = self.recorder.retry()
+        if was_away and back:
+            away_s, writes = self.recorder.outages[-1]
+            self.progress.event(f"database back after {away_s:.1f} s: {writes} writes caught up")
+            self.on_event("database back", {"seconds": away_s, "writes": writes})
+        elif not was_away and not back:
+            self.progress.event("database unavailable: trials go on, their results wait")
+        return back
 
     def _show_progress(self) -> None:
         started = sum(t.started_at is not None for t in self.inflight.values())
@@ -178,15 +202,23 @@ class Driver:
             best=self.study.best_value,
         )
 
-    def _launch(self, *, retry_of: _InFlight | None = None) -> None:
-        if retry_of is None:
-            asked = self.study.ask()
-        else:  # same trial, same settings, next attempt
+    def _launch(self, asked: Asked | None = None, retry_of: _InFlight | None = None) -> None:
+        if retry_of is not None:  # same trial, same settings, next attempt
             t = retry_of
             asked = Asked(t.number, t.attempt + 1, t.otrial, t.settings)
+        elif asked is None:
+            try:
+                asked = self.study.ask()
+            except Exception as e:  # a sampler's failure (a missing package, a bad option)
+                raise self._sampler_failed(e) from None
         number, attempt, settings = asked.number, asked.attempt, asked.settings
         seed = trial_seed(self.config.search.seed, number)
-        trial_id = self.recorder.start(number, settings, seed=seed, attempt=attempt)
+        try:
+            trial_id = self.recorder.start(number, settings, seed=seed, attempt=attempt)
+        except DatabaseUnavailableError as e:
+            self.recorder.unavailable(e)
+            self._held.append((asked, retry_of))
+            return
         gen = self._task.remote(
             self._data_ref,
             {**user_settings(self.config.train), **settings, "seed": seed},
@@ -203,9 +235,13 @@ class Driver:
             otrial=asked.otrial,
             trial_id=trial_id,
             gen=gen,
+            first_attempt=retry_of.first_attempt if retry_of is not None else attempt,
             objective=dict(retry_of.objective) if retry_of is not None else {},
         )
         self.on_event("launch", {"number": number, "attempt": attempt})
+
+    def _sampler_failed(self, e: Exception) -> OptunaFailed:
+        return OptunaFailed(f"the {self.config.search.sampler} sampler failed: {one_line(e)}")
 
     def _receive(self, t: _InFlight) -> None:
         """Take the trial's next message and act on it."""
@@ -237,7 +273,14 @@ class Driver:
         """Record one epoch and show it to the pruner; True when the trial was pruned."""
         t.epochs_seen, t.last = epoch.epoch, epoch
         self.recorder.add_epoch(t.trial_id, epoch)
-        if not self.study.report(t.otrial, epoch, t.objective):
+        try:
+            prune = self.study.report(t.otrial, epoch, t.objective)
+        except Exception as e:  # the pruner's failure: this trial ends, and so does the search
+            text = f"the {self.config.search.pruner} pruner failed: {one_line(e)}"
+            ray.cancel(t.gen, force=True)
+            self._finish(t, TrialFailed(FailReason.ERROR, text))
+            raise OptunaFailed(text) from None
+        if not prune:
             return False
         ray.cancel(t.gen)  # frees the worker for the next trial
         self._finish(t, TrialPruned(epochs_run=t.epochs_seen, last=t.last))
@@ -250,7 +293,11 @@ class Driver:
         began = time.perf_counter()
         self.inflight.pop(t.gen, None)
         outcome = trial_outcome(end, values=self.study.values(end), epochs_seen=t.epochs_seen)
-        is_best = self.study.tell(t.otrial, t.number, outcome)
+        try:
+            is_best = self.study.tell(t.otrial, t.number, outcome)
+        except Exception as e:  # the sampler's after-trial step failed: record, then stop
+            self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began)
+            raise self._sampler_failed(e) from None
         self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began)
         if isinstance(end, TrialDone) and (is_best or self.config.multi_objective):
             self.recorder.save_model(t.trial_id, end.model)
@@ -269,7 +316,8 @@ class Driver:
 
     def _lost(self, t: _InFlight, text: str) -> None:
         """The worker or node died: retry with the same hyperparameters, or fail the trial."""
-        if t.attempt <= self.config.search.retries:
+        # attempts that died with an earlier driver (or its Ray) do not count against retries
+        if t.attempt - t.first_attempt < self.config.search.retries:
             self.inflight.pop(t.gen, None)
             self.recorder.drop(t.trial_id)
             self.on_event("retry", {"number": t.number, "attempt": t.attempt + 1, "text": text})
@@ -283,10 +331,14 @@ class Driver:
             return
         now = time.time()
         for t in list(self.inflight.values()):
-            if t.started_at is not None and now - t.started_at > limit:
-                ray.cancel(t.gen, force=True)
+            if t.started_at is None and now - t.launched_at > limit:
+                text = f"did not start within trial_timeout of {limit:g} s of its launch"
+            elif t.started_at is not None and now - t.started_at > limit:
                 text = f"exceeded trial_timeout of {limit:g} s"
-                self._finish(t, TrialFailed(FailReason.TIMEOUT, text))
+            else:
+                continue
+            ray.cancel(t.gen, force=True)
+            self._finish(t, TrialFailed(FailReason.TIMEOUT, text))
 
     # --- interruption and the end -------------------------------------------------------------
 
@@ -296,14 +348,23 @@ class Driver:
     def abandon(self) -> None:
         """Cancel every running trial without touching the database (it is unreachable)."""
         for t in list(self.inflight.values()):
-            ray.cancel(t.gen, force=True)
+            with suppress(Exception):  # Ray itself may be gone
+                ray.cancel(t.gen, force=True)
         self.inflight.clear()
 
-    def cancel_all(self, reason: FailReason) -> None:
-        """Cancel every running trial and record it (Ctrl-C): resume runs them again."""
+    def cancel_all(
+        self, reason: FailReason, *, text: str = "search interrupted", cancel: bool = True
+    ) -> None:
+        """Cancel every running trial and record it (Ctrl-C, the local Ray died): resume runs
+        them again. ``cancel=False`` when Ray is gone (only the records are written)."""
         for t in list(self.inflight.values()):
-            ray.cancel(t.gen, force=True)
-            self._finish(t, TrialFailed(reason, "search interrupted"), counts=False)
+            if cancel:
+                ray.cancel(t.gen, force=True)
+            self.inflight.pop(t.gen, None)
+            outcome = trial_outcome(TrialFailed(reason, text))
+            with suppress(Exception):  # Optuna is told only to close its trial
+                self.study.tell(t.otrial, t.number, outcome)
+            self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=time.perf_counter())
 
     def evaluate_best_on_test(self) -> tuple[float, float] | None:
         """The test split is never used to choose: only the chosen trial is scored on it."""

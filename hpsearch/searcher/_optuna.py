@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState as OptunaState
 
@@ -94,15 +95,29 @@ def _quietly(factory: Callable[..., Any], **options: Any) -> Any:
         return factory(**options)
 
 
-def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
-    """The configured Optuna sampler, seeded with the search seed."""
+def run_seed(search_seed: int | None, stored: int) -> int | None:
+    """The sampler's seed for a run that starts with ``stored`` trials already stored.
+
+    A new search's first run uses the search seed itself; every later run (resume, a larger
+    budget) derives its own from the search seed and how many trials were stored, so it does not
+    draw again the settings the earlier runs drew. Reproducible: same search, same seeds. (A trial's
+    training seed depends only on its number: replay is unchanged.)
+    """
+    if search_seed is None or stored == 0:
+        return search_seed
+    state = np.random.SeedSequence([search_seed, stored]).generate_state(1, dtype=np.uint32)
+    return int(state[0] >> 1)
+
+
+def make_sampler(config: SearchConfig, *, stored: int = 0) -> optuna.samplers.BaseSampler:
+    """The configured Optuna sampler, seeded for a run that starts with ``stored`` trials."""
     s = config.search
     factory = _SAMPLERS[s.sampler]
     options = dict(_checked_options("sampler", s.sampler, factory, s.sampler_options))
     if s.sampler == "grid":
         options["search_space"] = grid_space(config)
     try:
-        return _quietly(factory, seed=s.seed, **options)
+        return _quietly(factory, seed=run_seed(s.seed, stored), **options)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"search.sampler_options: {s.sampler}: {e}") from None
 
@@ -126,12 +141,13 @@ def validate_optuna_settings(config: SearchConfig) -> None:
     make_pruner(config)
 
 
-def new_study(config: SearchConfig) -> optuna.Study:
-    """An in-memory study with the configured sampler, pruner and directions."""
+def new_study(config: SearchConfig, *, stored: int = 0) -> optuna.Study:
+    """An in-memory study with the configured sampler, pruner and directions; ``stored``: the
+    trials already stored (see :func:`run_seed`)."""
     directions = list(config.search.directions)
     return optuna.create_study(
         study_name=config.search.name,
-        sampler=make_sampler(config),
+        sampler=make_sampler(config, stored=stored),
         pruner=make_pruner(config),
         directions=directions,
     )

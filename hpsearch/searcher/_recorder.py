@@ -3,6 +3,12 @@
 It creates or reopens the search, holds its lease (take, heartbeat, release), starts each trial,
 buffers epochs and writes them in batches, records each trial's end as one ``TrialOutcome``
 (fenced by its attempt), keeps models and the chosen trial's test score.
+
+While the database is away (``DatabaseUnavailableError`` once storage's own quick retries ran
+out), the writes of running trials wait in order in an outbox and are retried with back-off;
+they are written, in order, when it returns. Every write is idempotent (epochs are upserted, an
+end is fenced by its attempt), so nothing is lost or written twice. After
+``search.database_patience`` seconds away, :meth:`Recorder.retry` gives up.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import hpsearch
@@ -17,6 +24,7 @@ from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._messages import TrialDone, TrialEnd, TrialFailed, TrialPruned, TrialStarted
 from hpsearch.storage import (
+    DatabaseUnavailableError,
     FailReason,
     LeaseHeldError,
     LeaseHolder,
@@ -35,6 +43,8 @@ HEARTBEAT_S = 10.0
 LEASE_TTL_S = 60.0
 FLUSH_S = 1.0
 FLUSH_ROWS = 500
+RETRY_FIRST_S = 0.5  # the outbox's back-off while the database is away: 0.5 s doubling to 5 s
+RETRY_MAX_S = 5.0
 
 
 def trial_outcome(
@@ -96,6 +106,14 @@ class Recorder:
         self._pending: dict[int, list[EpochMetrics]] = {}  # trial id -> epochs not written yet
         self._last_flush = time.monotonic()
         self._last_heartbeat = time.monotonic()
+        self.patience = float(config.search.database_patience)
+        self._outbox: list[Callable[[], Any]] = []  # writes waiting for the database, in order
+        self._away_since = 0.0
+        self._away_error: DatabaseUnavailableError | None = None
+        self._next_try = 0.0
+        self._backoff = RETRY_FIRST_S
+        self._delayed = 0  # writes of the current outage written once it ended
+        self.outages: list[tuple[float, int]] = []  # (seconds away, writes delayed) per outage
 
     @property
     def search_id(self) -> int:
@@ -146,9 +164,73 @@ class Recorder:
             self.storage.acquire_lease(self.search_id, me, ttl_s=LEASE_TTL_S, take_over=holder)
 
     def maybe_heartbeat(self) -> None:
-        if time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
-            self.storage.heartbeat(self.search_id, LeaseHolder.current(), ttl_s=LEASE_TTL_S)
-            self._last_heartbeat = time.monotonic()
+        if not self.away and time.monotonic() - self._last_heartbeat > HEARTBEAT_S:
+            self._do(self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        self.storage.heartbeat(self.search_id, LeaseHolder.current(), ttl_s=LEASE_TTL_S)
+        self._last_heartbeat = time.monotonic()
+
+    # --- the database away: the outbox ---------------------------------------------------------
+
+    @property
+    def away(self) -> bool:
+        """True while writes wait for the database (launch nothing new meanwhile)."""
+        return bool(self._outbox)
+
+    def _do(self, write: Callable[[], Any]) -> None:
+        """Write now, or queue the write behind those already waiting for the database."""
+        if self._outbox:
+            self._outbox.append(write)
+            return
+        try:
+            write()
+        except DatabaseUnavailableError as e:
+            self._outbox.append(write)
+            self._went_away(e)
+
+    def _went_away(self, e: DatabaseUnavailableError) -> None:
+        now = time.monotonic()
+        self._away_since, self._away_error = now, e
+        self._backoff, self._next_try = RETRY_FIRST_S, now + RETRY_FIRST_S
+
+    def unavailable(self, e: DatabaseUnavailableError) -> None:
+        """A write that cannot wait failed (a trial's start): hold off until the database is back
+        (the heartbeat, a write under the search's lease, probes it)."""
+        if not self._outbox:
+            self._outbox.append(self._heartbeat)
+            self._went_away(e)
+
+    def retry(self) -> bool:
+        """Write what waits if the database is back; True when nothing waits any more.
+
+        Raises:
+            DatabaseUnavailableError: away for more than ``search.database_patience`` seconds.
+        """
+        if not self._outbox:
+            return True
+        if time.monotonic() >= self._next_try:
+            while self._outbox:
+                try:
+                    self._outbox[0]()
+                except DatabaseUnavailableError as e:
+                    self._away_error = e
+                    self._backoff = min(2 * self._backoff, RETRY_MAX_S)
+                    self._next_try = time.monotonic() + self._backoff
+                    break
+                self._outbox.pop(0)
+                self._delayed += 1
+            else:
+                self.outages.append((time.monotonic() - self._away_since, self._delayed))
+                self._delayed = 0
+                return True
+        away_s = time.monotonic() - self._away_since
+        if away_s > self.patience:
+            raise DatabaseUnavailableError(
+                f"{self._away_error} (away for {away_s:.0f} s, more than "
+                f"search.database_patience = {self.patience:g} s)"
+            )
+        return False
 
     # --- trials -------------------------------------------------------------------------------
 
@@ -160,6 +242,9 @@ class Recorder:
 
     def started(self, trial_id: int, msg: TrialStarted) -> None:
         """Where and how the trial runs, once its worker picked it up."""
+        self._do(lambda: self._record_start(trial_id, msg))
+
+    def _record_start(self, trial_id: int, msg: TrialStarted) -> None:
         self.storage.record_trial_start(
             trial_id,
             attempt=msg.attempt,
@@ -185,10 +270,10 @@ class Recorder:
         self._write(trial_id)
         report_s = time.perf_counter() - began
         outcome = dataclasses.replace(outcome, report_s=report_s)
-        self.storage.finish_trial(trial_id, outcome, attempt=attempt)
+        self._do(lambda: self.storage.finish_trial(trial_id, outcome, attempt=attempt))
 
     def save_model(self, trial_id: int, model: bytes) -> None:
-        self.storage.save_model(trial_id, model)
+        self._do(lambda: self.storage.save_model(trial_id, model))
 
     def maybe_flush(self) -> None:
         rows = sum(len(p) for p in self._pending.values())
@@ -203,7 +288,7 @@ class Recorder:
     def _write(self, trial_id: int) -> None:
         epochs = self._pending.pop(trial_id, None)
         if epochs:
-            self.storage.add_epochs(trial_id, epochs)
+            self._do(lambda: self.storage.add_epochs(trial_id, epochs))
 
     # --- after the search ---------------------------------------------------------------------
 

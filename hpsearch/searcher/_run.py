@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import ray
+from sqlalchemy.engine import make_url
 
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig, load_search_data
-from hpsearch.searcher._driver import Driver, SearchInterrupted, SearchOutcome
+from hpsearch.searcher._driver import Driver
+from hpsearch.searcher._local_ray import LocalRay, check_cpus
 from hpsearch.searcher._optuna import validate_optuna_settings
+from hpsearch.searcher._outcome import (
+    OptunaFailed,
+    RayDied,
+    SearchInterrupted,
+    SearchOutcome,
+    SearchStopped,
+)
 from hpsearch.searcher._progress import Progress
 from hpsearch.storage import (
+    BadDatabaseURLError,
+    DatabaseLostError,
     DatabaseUnavailableError,
     FailReason,
     SearchStatus,
@@ -28,13 +41,16 @@ from hpsearch.storage import (
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
+def ray_session(address: str | None) -> Iterator[LocalRay | None]:
     """Connect to Ray (start a local instance when no address), unless already connected.
 
-    Ray's token authentication stays as Ray sets it: hpsearch never turns it off.
+    Yields the :class:`LocalRay` that hpsearch started (None when it connected to a cluster or
+    Ray was already initialised). A local Ray listens on the loopback interface only, with no
+    dashboard; Ray's token authentication stays as Ray sets it (hpsearch never turns it off),
+    and a token hpsearch lets Ray use is readable by its owner only.
     """
     if ray.is_initialized():
-        yield
+        yield None
         return
     kwargs: dict[str, Any] = {
         "logging_level": logging.ERROR,
@@ -43,20 +59,71 @@ def ray_session(address: str | None) -> Iterator[None]:
     }
     if address is None and os.environ.get("RAY_ADDRESS"):
         address = os.environ["RAY_ADDRESS"]  # set by `ray job submit` on the head node
-    if address is None:
-        kwargs["include_dashboard"] = False
+    local = address is None
+    if local:
+        kwargs.update(include_dashboard=False, address="local")
+        _private_token_file()
     try:
-        ray.init(address=address, **kwargs)
+        with _loopback_only(local):
+            ray.init(address=kwargs.pop("address", address), **kwargs)
     except ConnectionError as e:
         raise UserInputError(
-            f"--address {address}: cannot connect to a Ray cluster ({e})"
+            f"--address {address}: cannot connect to a Ray cluster ({e})", field="address"
         ) from None
     except ValueError as e:
-        raise UserInputError(f"--address {address}: {e}") from None
+        raise UserInputError(f"--address {address}: {e}", field="address") from None
+    try:
+        yield LocalRay.started_here() if local else None
+    finally:
+        ray.shutdown()
+
+
+@contextmanager
+def _loopback_only(local: bool) -> Iterator[None]:
+    """A local Ray binds every server (GCS, raylet, agents, workers, metrics) to 127.0.0.1.
+
+    Ray does so when it runs "not as a cluster" (its macOS/Windows default): the node's address
+    is then the loopback one, and its gRPC servers listen there only. The environment variable
+    reaches the processes Ray starts; the constant, this already-imported process.
+    """
+    if not local:
+        yield
+        return
+    from ray._private import ray_constants
+
+    var = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    before_env, before = os.environ.get(var), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[var], ray_constants.ENABLE_RAY_CLUSTER = "0", False
     try:
         yield
     finally:
-        ray.shutdown()
+        ray_constants.ENABLE_RAY_CLUSTER = before
+        if before_env is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = before_env
+
+
+def _private_token_file() -> None:
+    """With token authentication on and no token given, Ray writes ``~/.ray/auth_token`` with the
+    default umask (readable by all). Create it first, readable by its owner only (0600 in a 0700
+    folder), and tighten an existing one that others can read."""
+    mode = os.environ.get("RAY_AUTH_MODE", "token").lower()
+    if mode != "token" or os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    path = Path.home() / ".ray" / "auth_token"
+    folder_existed = path.parent.exists()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not folder_existed:
+        os.chmod(path.parent, 0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+            os.chmod(path, 0o600)
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
 
 
 @contextmanager
@@ -87,47 +154,27 @@ def run_search(
 
     ``data``: the dataset from :func:`load_search_data`, when the caller already loaded it;
     otherwise it is loaded here, before anything is stored (a bad dataset stores nothing).
+    Ray starts (or is joined) before anything is stored too, so a trial size no node can run
+    stores nothing either.
 
     Raises SearchInterrupted after Ctrl-C, once running trials are cancelled and recorded.
+    Raises SearchStopped (one line naming ``hpsearch resume``) when the local Ray died, the
+    sampler or pruner failed, or the database stayed away longer than ``database_patience``
+    (``DatabaseUnavailableError``) or its file vanished (``DatabaseLostError``).
     """
+    _refuse_memory_database(storage)
     validate_optuna_settings(config)
     data = data if data is not None else load_search_data(config)
     progress = progress or Progress(quiet=True)
     t0 = time.monotonic()
     driver = Driver(config, storage, progress=progress, on_event=on_event, data=data)
-    driver.prepare(resume=resume)
+    with ray_session(address) as local_ray:
+        check_cpus(config.search.cpus_per_trial)
+        driver.prepare(resume=resume)
+        if local_ray is not None:
+            driver.health = local_ray.dead
+        status, test = _drive(driver, config, storage, progress)
     search_id = driver.recorder.search_id
-    status = SearchStatus.FAILED
-    db_down: DatabaseUnavailableError | None = None
-    try:
-        with ray_session(address), _signals(driver):
-            try:
-                driver.run()
-                status = SearchStatus.FINISHED
-            except KeyboardInterrupt:
-                driver.cancel_all(FailReason.INTERRUPTED)
-                status = SearchStatus.INTERRUPTED
-            except DatabaseUnavailableError as e:
-                # Retries with back-off ran out: stop cleanly. Running trials stay "running" in
-                # the database; `hpsearch resume` marks them and runs them again.
-                driver.abandon()
-                db_down = e
-            finally:
-                progress.stop()
-            test = driver.evaluate_best_on_test() if status == SearchStatus.FINISHED else None
-    finally:
-        if db_down is None:
-            storage.set_search_status(search_id, status)
-            storage.release_lease(search_id)
-        else:
-            with suppress(StorageError):
-                storage.set_search_status(search_id, SearchStatus.FAILED)
-                storage.release_lease(search_id)
-    if db_down is not None:
-        raise DatabaseUnavailableError(
-            f"{db_down}; search {config.search.name!r} stopped, finished trials are stored: "
-            f"`hpsearch resume {config.search.name}` continues once the database is back"
-        ) from None
     trials = storage.trials(search_id)
     best = None
     if driver.best_number is not None:
@@ -147,6 +194,82 @@ def run_search(
     if status == SearchStatus.INTERRUPTED:
         raise SearchInterrupted(outcome)
     return outcome
+
+
+def _drive(
+    driver: Driver, config: SearchConfig, storage: Storage, progress: Progress
+) -> tuple[SearchStatus, tuple[float, float] | None]:
+    """Run the driver's loop; leave the search and its trials in a truthful state whatever
+    stops it (its status, running trials failed with a reason resume runs again, the lease)."""
+    name, search_id = config.search.name, driver.recorder.search_id
+    resume_hint = f"`hpsearch resume {name}` continues"
+    status, stop, test = SearchStatus.FAILED, None, None
+    write_end = True
+    with _signals(driver):
+        try:
+            driver.run()
+            status = SearchStatus.FINISHED
+        except KeyboardInterrupt:
+            driver.cancel_all(FailReason.INTERRUPTED)
+            status = SearchStatus.INTERRUPTED
+        except RayDied as e:
+            driver.cancel_all(FailReason.INTERRUPTED, text=str(e), cancel=False)
+            status = SearchStatus.INTERRUPTED
+            stop = SearchStopped(
+                f"{e}: search {name!r} stopped, running trials will run again; {resume_hint}"
+            )
+        except OptunaFailed as e:
+            driver.cancel_all(FailReason.INTERRUPTED)
+            stop = SearchStopped(
+                f"{e}; search {name!r} stopped, finished trials are stored; {resume_hint}"
+            )
+        except DatabaseUnavailableError as e:
+            # Patience ran out: running trials stay "running" in the database; the next start
+            # (`hpsearch resume`) marks them and runs them again.
+            driver.abandon()
+            write_end = False
+            stop = DatabaseUnavailableError(
+                f"{e}; search {name!r} stopped, finished trials are stored: {resume_hint} "
+                "once the database is back"
+            )
+        except DatabaseLostError as e:
+            driver.abandon()
+            write_end = False
+            stop = DatabaseLostError(f"{e}; search {name!r} stopped")
+        except Exception:  # a bug: say so in the database too, then let it surface
+            driver.abandon()
+            with suppress(StorageError):
+                storage.set_search_status(search_id, SearchStatus.FAILED)
+                storage.release_lease(search_id)
+            raise
+        finally:
+            progress.stop()
+        if status == SearchStatus.FINISHED:
+            test = driver.evaluate_best_on_test()
+    if driver.recorder.away and write_end:  # the end's writes could not wait: best effort
+        write_end = False
+        stop = stop or DatabaseUnavailableError(f"database unavailable; {resume_hint}")
+    if write_end:
+        storage.set_search_status(search_id, status)
+        storage.release_lease(search_id)
+    else:
+        with suppress(StorageError):
+            storage.set_search_status(search_id, SearchStatus.FAILED)
+            storage.release_lease(search_id)
+    if stop is not None:
+        raise stop from None
+    return status, test
+
+
+def _refuse_memory_database(storage: Storage) -> None:
+    """A search's results must outlive the process: no in-memory SQLite."""
+    url = make_url(storage.url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise BadDatabaseURLError(
+            f"storage {storage.url}: an in-memory database vanishes when the search ends; "
+            "expected a file (sqlite:///results.db) or a server URL",
+            field="storage",
+        )
 
 
 def stored_config(

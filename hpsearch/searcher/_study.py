@@ -48,13 +48,17 @@ class StudySide:
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
         self.best_value: float | None = None
         self.best_number: int | None = None
+        self._best_key: tuple[float, int] = (math.inf, 0)  # the best trial's (dev_loss, number)
 
     def rebuild(self, storage: Storage, stored: Sequence[TrialRecord]) -> None:
-        """Optuna's history, the counts and the best trial from a search's stored trials."""
+        """Optuna's history, the counts and the best trial from a search's stored trials.
+
+        The study is made afresh, its sampler seeded for this run (see ``run_seed``)."""
+        self.study = new_study(self.config, stored=len(stored))
         for t in stored:
             if _counts_toward_budget(t):
                 self._count(t.state.value)
-            self._consider_best(t.number, t.values)
+            self._consider_best(t.number, t.values, t.dev_loss)
         add_history(self.study, stored_history(self.config, storage, stored))
         # Trials a dead driver (or Ctrl-C) left behind run again: same number, same
         # hyperparameters, next attempt. Their rows are reused, so nothing is duplicated.
@@ -104,7 +108,7 @@ class StudySide:
             # study.optimize; Optuna has stored the trial's state by then (tell's finally).
             if "Study.stop" not in str(e):
                 raise
-        return values is not None and self._consider_best(number, values)
+        return values is not None and self._consider_best(number, values, outcome.dev_loss)
 
     def count(self, outcome: TrialOutcome) -> None:
         """One more finished trial toward the budget."""
@@ -114,19 +118,29 @@ class StudySide:
         self.done += 1
         self.counts[state] = self.counts.get(state, 0) + 1
 
-    def _consider_best(self, number: int, values: Any) -> bool:
+    def _consider_best(self, number: int, values: Any, dev_loss: float | None = None) -> bool:
+        """Track the best trial by the shared ordering (objective, then dev_loss ascending, then
+        number); True when this one ties or beats the best so far on the objective, so its model
+        is kept (whichever of tied trials the ordering names best has one)."""
         if self.config.multi_objective or not values or values[0] is None:
             return False
         v = float(values[0])
         if not math.isfinite(v):
             return False
+        if self.best_value is None:
+            self.best_value, self.best_number, self._best_key = v, number, _key(dev_loss, number)
+            return True
         maximize = self.config.search.directions[0] == "maximize"
-        better = self.best_value is None or (
-            v > self.best_value if maximize else v < self.best_value
-        )
-        if better:
-            self.best_value, self.best_number = v, number
-        return better
+        better = v > self.best_value if maximize else v < self.best_value
+        if better or (v == self.best_value and _key(dev_loss, number) < self._best_key):
+            self.best_value, self.best_number, self._best_key = v, number, _key(dev_loss, number)
+        return better or v == self.best_value
+
+
+def _key(dev_loss: float | None, number: int) -> tuple[float, int]:
+    """How tied trials are ordered: lower dev_loss first (none or NaN last), then lower number."""
+    loss = dev_loss if dev_loss is not None and math.isfinite(dev_loss) else math.inf
+    return loss, number
 
 
 def _counts_toward_budget(t: TrialRecord) -> bool:

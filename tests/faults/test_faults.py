@@ -280,7 +280,9 @@ def test_database_down_too_long_stops_cleanly(ray_local, tmp_path: Path) -> None
     url = f"sqlite:///{db}"
     # a short patience, so "too long" is a few seconds here
     storage = open_storage(url, sqlite_busy_timeout_s=0.2, max_retries=2, retry_backoff_s=0.05)
-    config = make_config(name="down", trials=6, workers=1, train={"epochs": 400})
+    config = make_config(
+        name="down", trials=6, workers=1, database_patience=2, train={"epochs": 400}
+    )
     thread, box = in_thread(run_search, config, storage)
     wait_for(lambda: _complete(url) >= 1, 60, "a finished trial")
     ready = threading.Event()

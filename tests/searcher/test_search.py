@@ -325,3 +325,50 @@ def test_each_end_is_one_stored_outcome_and_one_optuna_state() -> None:
         2,
         2,
     )
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_continued_and_resumed_searches_draw_new_settings(
+    ray_local, tmp_path: Path, sampler: str
+) -> None:
+    raw = copy.deepcopy(DIGITS)
+    raw["search"].update(name="again", trials=3, workers=1, sampler=sampler)
+    raw["search"]["sampler_options"] = {"n_startup_trials": 10} if sampler == "tpe" else {}
+    raw["train"]["epochs"] = 1
+    storage = open_storage(db_url(tmp_path))
+    run_search(parse_config(raw), storage)
+    raw["search"]["trials"] = 6  # the same search run again with a larger budget continues it
+    run_search(parse_config(raw), storage)
+    resume_search("again", storage, trials=9)
+    trials = storage.trials("again")
+    assert [t.number for t in trials] == list(range(9))
+    drawn = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(drawn)) == 9, drawn  # no run drew again what an earlier run drew
+    # reproducible: the same three runs of a new search draw the same settings
+    again = open_storage(f"sqlite:///{tmp_path / 'again.db'}")
+    raw["search"]["trials"] = 3
+    run_search(parse_config(raw), again)
+    raw["search"]["trials"] = 6
+    run_search(parse_config(raw), again)
+    resume_search("again", again, trials=9)
+    assert [tuple(sorted(t.params.items())) for t in again.trials("again")] == drawn
+
+
+def test_a_trial_tied_with_the_best_keeps_its_model() -> None:
+    """The best by the shared order (objective, then dev_loss, then number) has a model."""
+    from hpsearch.searcher._study import StudySide
+    from hpsearch.storage import TrialOutcome
+
+    side = StudySide(config())
+
+    def tell(number: int, value: float, dev_loss: float) -> bool:
+        outcome = TrialOutcome(state=TrialState.COMPLETE, values=(value,), dev_loss=dev_loss)
+        return side.tell(side.study.ask(), number, outcome)
+
+    assert tell(0, 0.9, 0.5)
+    assert tell(1, 0.9, 0.3)  # tied on the objective, lower dev_loss: the best now
+    assert side.best_number == 1
+    assert tell(2, 0.9, 0.4)  # tied: its model is kept too, the best stays trial 1
+    assert side.best_number == 1
+    assert not tell(3, 0.8, 0.1)
+    assert tell(4, 0.95, 0.9) and side.best_number == 4

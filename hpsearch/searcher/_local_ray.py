@@ -1,0 +1,130 @@
+"""What the Ray hpsearch runs on can give (CPUs, memory), and which process of a local Ray died.
+
+When the raylet, the GCS or one of the raylet's agents of a local Ray dies, Ray's driver is not
+told: the trials' streams simply stop (or the driver's core worker exits a minute later). The
+driver asks :meth:`LocalRay.dead` about once a second and stops the search with one line naming
+the process that died. Linux's ``/proc`` only: elsewhere nothing is watched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpsearch.errors import UserInputError
+
+# the processes a local Ray cannot run without, as Ray names them in its node's process table
+_VITAL = ("gcs_server", "raylet")
+# the raylet's agents, by a piece of their command line: the raylet exits when one dies
+_AGENTS = {"dashboard/agent.py": "ray::DashboardAgent", "runtime_env/agent": "ray::RuntimeEnvAgent"}
+
+
+@dataclass
+class LocalRay:
+    """The pids of the local Ray's vital processes, by name."""
+
+    pids: dict[str, int]
+
+    @classmethod
+    def started_here(cls) -> LocalRay | None:
+        """The Ray this process started with ``ray.init`` (None when it started none)."""
+        from ray._private import worker
+
+        node = getattr(worker, "_global_node", None)
+        processes = getattr(node, "all_processes", None) or {}
+        pids = {
+            name: infos[0].process.pid
+            for name, infos in processes.items()
+            if name in _VITAL and infos and getattr(infos[0], "process", None) is not None
+        }
+        if not pids or not Path("/proc").is_dir():
+            return None
+        return cls(pids)
+
+    def dead(self) -> str | None:
+        """The first vital process found dead ("the raylet (pid 123)"), else None."""
+        self._find_agents()
+        for name, pid in self.pids.items():
+            if not _alive(pid):
+                return f"{name} (pid {pid})"
+        return None
+
+    def _find_agents(self) -> None:
+        """Add the raylet's agents once they are up (the raylet starts them after itself)."""
+        raylet = self.pids.get("raylet")
+        if raylet is None or all(a in self.pids for a in _AGENTS.values()):
+            return
+        for pid in _children(raylet):
+            cmdline = _cmdline(pid)
+            for piece, name in _AGENTS.items():
+                if piece in cmdline:
+                    self.pids.setdefault(name, pid)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a killed child of this process stays a zombie until reaped: that is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
+    except OSError:
+        return ""
+
+
+def check_cpus(cpus_per_trial: int) -> None:
+    """Refuse a trial size no node of the Ray cluster can run (it would wait forever).
+
+    Raises:
+        UserInputError: field ``search.cpus_per_trial``.
+    """
+    import ray
+
+    largest = max(
+        (n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0
+    )
+    if cpus_per_trial > largest:
+        raise UserInputError(
+            f"search.cpus_per_trial = {cpus_per_trial}: no Ray node has that many CPUs "
+            f"(the largest has {largest:g}); expected at most {largest:g}",
+            field="search.cpus_per_trial",
+        )
+
+
+def auto_memory_limit_bytes(cpus_per_trial: int) -> int:
+    """``memory_limit_mb = 0``: what a trial's node can give, from Ray's ``memory`` resource of
+    the smallest node that can run a trial (else this machine's, ``default_memory_limit_mb``)."""
+    import ray
+
+    from hpsearch.searcher._preflight import default_memory_limit_mb
+
+    memory = [
+        n["Resources"]["memory"]
+        for n in ray.nodes()
+        if n.get("Alive")
+        and n["Resources"].get("CPU", 0.0) >= cpus_per_trial
+        and n["Resources"].get("memory")
+    ]
+    return int(min(memory)) if memory else default_memory_limit_mb() * 2**20
