@@ -32,7 +32,7 @@ PatienceOpt = Annotated[
 @app.command()
 def validate(config: ConfigArg) -> None:
     """Check a search definition without running it."""
-    from hpsearch.searcher import memory_limit_line
+    from hpsearch.searcher import definition_notes
 
     cfg, _ = _checked(config)
     s = cfg.search
@@ -41,18 +41,25 @@ def validate(config: ConfigArg) -> None:
         f"{config}: ok — search {s.name!r}, {s.trials} trials, sampler {s.sampler}, "
         f"pruner {s.pruner}, objective {', '.join(s.objectives)}; searches {searched}"
     )
-    typer.echo(memory_limit_line(cfg))
+    for line in definition_notes(cfg):
+        typer.echo(line)
 
 
 def _checked(path: Path, **overrides: Any) -> tuple[Any, Any]:
     """(definition, its data) after every check ``validate`` makes, before a database is opened
     or Ray started."""
-    from hpsearch.searcher import load_config, load_search_data, validate_optuna_settings
+    from hpsearch.searcher import (
+        check_dependencies,
+        load_config,
+        load_search_data,
+        validate_optuna_settings,
+    )
 
     cfg = load_config(path)
     if overrides:
         cfg = cfg.with_overrides(**overrides)
     validate_optuna_settings(cfg)
+    check_dependencies(cfg)
     return cfg, load_search_data(cfg)  # a bad dataset name or file is a definition error too
 
 
@@ -72,10 +79,14 @@ def run(
 
     Running it again with the name of an existing search continues that search.
     """
+    from hpsearch.searcher import check_search_name
+
     _render.check_at_least("--trials", trials, 1)
     _render.check_at_least("--workers", workers, 1)
     _render.check_at_least("--seed", seed, 0)
     _check_patience(database_patience)
+    if name is not None:
+        name = check_search_name(name, field="--name")
     cfg, data = _checked(
         config,
         name=name,
@@ -98,13 +109,15 @@ def resume(
     quiet: QuietOpt = False,
 ) -> None:
     """Continue a stored search: lost trials run again, the sampler sees every earlier trial."""
-    from hpsearch.searcher import stored_config
+    from hpsearch.searcher import check_dependencies, check_search_name, stored_config
 
     _render.check_at_least("--trials", trials, 1)
     _render.check_at_least("--workers", workers, 1)
     _check_patience(database_patience)
+    name = check_search_name(name, field="NAME")
     store = _app.open_store(storage)
     cfg = stored_config(store, name, trials=trials, workers=workers)
+    check_dependencies(cfg)
     if database_patience is not None:
         cfg = cfg.with_overrides(database_patience=database_patience)
     _run_and_report(cfg, store, address=address, quiet=quiet, resume=True)

@@ -54,7 +54,13 @@ def load_config(path: str | Path) -> SearchConfig:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not a UTF-8 text file", field="config") from None
-    except tomllib.TOMLDecodeError as e:
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}", field="config") from None
+    except RecursionError:  # tomllib recurses once per nested table or list
+        raise ConfigError(
+            f"{p}: invalid TOML: tables or lists nested too deeply", field="config"
+        ) from None
+    except ValueError as e:  # TOMLDecodeError, and an integer of thousands of digits
         raise ConfigError(f"{p}: invalid TOML: {e}", field="config") from None
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("dataset"), str):
@@ -73,6 +79,10 @@ def resolve_dataset(spec: str, folder: Path) -> str:
     """
     from hpsearch.trainer.data import BUILTIN_DATASETS
 
+    if "\x00" in spec:  # no file can be named so; the path functions raise ValueError on it
+        raise ConfigError(
+            "data.dataset: a NUL character cannot be part of a name or path", field="data.dataset"
+        )
     text = spec.strip()
     name = text.partition(":")[0].lower()
     builtin = {name, name.replace("-", "_"), name.replace("_", "-")} & set(BUILTIN_DATASETS)

@@ -98,6 +98,9 @@ class SearchConfig:
     train: dict[str, Any]  # fixed trainer settings, in the users' words (``lambda``)
     space: tuple[ParamSpec, ...]
     source: str = ""  # the file it came from, for messages
+    # pruner_options the definition left out and parsing filled in (warm-up defaults, named for
+    # `validate`); not part of what the definition means, so not compared
+    derived_options: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def multi_objective(self) -> bool:

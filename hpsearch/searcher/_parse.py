@@ -20,14 +20,23 @@ from hpsearch.searcher._definition import (
     SearchConfig,
     SearchSettings,
 )
-from hpsearch.searcher._names import field_name, trainer_settings, user_name
+from hpsearch.searcher._names import check_search_name, field_name, trainer_settings, user_name
 from hpsearch.searcher._parse_space import parse_space
-from hpsearch.searcher._values import as_int, as_number, as_str, check_keys, kind_of
+from hpsearch.searcher._values import (
+    as_int,
+    as_number,
+    as_str,
+    check_finite_tree,
+    check_keys,
+    kind_of,
+)
+from hpsearch.searcher._warmup import with_warmup_defaults
 
 
 def parse_config(raw: dict[str, Any], *, source: str = "") -> SearchConfig:
     """Validate an already-parsed mapping (as from TOML, or a stored definition)."""
     check_keys(raw, {"search", "data", "train", "space"}, "")
+    check_finite_tree(raw, "")
     search = _search_settings(_table(raw, "search", required=True))
     data = _data_settings(_table(raw, "data"))
     train = _train_settings(_table(raw, "train"))
@@ -40,11 +49,12 @@ def parse_config(raw: dict[str, Any], *, source: str = "") -> SearchConfig:
         )
     config = SearchConfig(search=search, data=data, train=train, space=space, source=source)
     _check_coherent(config)
-    return config
+    return with_warmup_defaults(config)
 
 
 def replace_search(config: SearchConfig, given: dict[str, Any]) -> SearchConfig:
     """``config`` with [search] keys replaced by ``given`` (file-shaped keys: ``objective``)."""
+    check_finite_tree(given, "search")
     search = _search_settings(config.to_dict()["search"] | given)
     replaced = dataclasses.replace(config, search=search)
     _check_coherent(replaced)
@@ -77,10 +87,8 @@ def _search_settings(raw: dict[str, Any]) -> SearchSettings:
             "search.name: missing (expected a search name such as 'digits-quick')",
             field="search.name",
         )
-    name = as_str(raw["name"], "search.name").strip()
-    if not name or len(name) > 200 or any(c in name for c in "\n\r\t"):
-        raise ConfigError("search.name: expected 1-200 printable characters", field="search.name")
-    out: dict[str, Any] = {"name": name}
+    as_str(raw["name"], "search.name")
+    out: dict[str, Any] = {"name": check_search_name(raw["name"])}
     if "trials" in raw:
         out["trials"] = as_int(raw["trials"], "search.trials", minimum=1)
     if raw.get("workers") is not None:
@@ -102,7 +110,7 @@ def _search_settings(raw: dict[str, Any]) -> SearchSettings:
     objectives, directions = _objectives(raw.get("objective"), raw.get("direction"))
     out["objectives"], out["directions"] = objectives, directions
     if raw.get("seed") is not None:
-        out["seed"] = as_int(raw["seed"], "search.seed", minimum=0)
+        out["seed"] = as_int(raw["seed"], "search.seed", minimum=0, maximum=2**32 - 1)
     elif "seed" in raw:
         out["seed"] = None
     if "trial_timeout" in raw:
@@ -111,7 +119,7 @@ def _search_settings(raw: dict[str, Any]) -> SearchSettings:
         out["retries"] = as_int(raw["retries"], "search.retries", minimum=0)
     if "memory_limit_mb" in raw:
         out["memory_limit_mb"] = as_number(
-            raw["memory_limit_mb"], "search.memory_limit_mb", minimum=0
+            raw["memory_limit_mb"], "search.memory_limit_mb", minimum=0, maximum=2**40
         )
     if "database_patience" in raw:
         out["database_patience"] = as_number(
@@ -163,9 +171,10 @@ def _data_settings(raw: dict[str, Any]) -> DataSettings:
     out: dict[str, Any] = {}
     if "dataset" in raw:
         out["dataset"] = as_str(raw["dataset"], "data.dataset")
-        if not out["dataset"].strip():
+        if not out["dataset"].strip() or "\x00" in out["dataset"]:
             raise ConfigError(
-                "data.dataset: expected a dataset name or a path, got ''", field="data.dataset"
+                f"data.dataset: expected a dataset name or a path, got {out['dataset']!r}",
+                field="data.dataset",
             )
     if "split" in raw:
         split = raw["split"]

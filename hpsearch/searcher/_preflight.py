@@ -7,10 +7,23 @@ there (``importlib.util.find_spec`` only).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
-from hpsearch.searcher._definition import SearchConfig
+from hpsearch.searcher._definition import ConfigError, SearchConfig
+from hpsearch.searcher._warmup import derivation, early_pruning_warning
+
+# What Optuna needs for a sampler or pruner beyond hpsearch's own dependencies:
+# (module, how to install it). Optuna 4.x/5.x: GPSampler imports torch and scipy on its first
+# model fit (after its start-up trials, mid-search), QMCSampler scipy.stats.qmc, CmaEsSampler
+# cmaes (both in hpsearch's dependencies, but a trimmed environment may lack them). TPE,
+# random, grid, NSGA-II and our pruners need nothing more.
+_NEEDS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("sampler", "gp"): (("torch", "pip install 'hpsearch[gp]'"), ("scipy", "pip install scipy")),
+    ("sampler", "qmc"): (("scipy", "pip install scipy"),),
+    ("sampler", "cmaes"): (("cmaes", "pip install cmaes"),),
+}
 
 # Kept free for the driver, Ray and the system: a tenth of the memory, at least 1 GiB.
 _MARGIN_SHARE = 0.10
@@ -54,3 +67,61 @@ def memory_limit_line(config: SearchConfig) -> str:
     if limit > 0:
         return f"memory limit per trial: {limit:,.0f} MiB (search.memory_limit_mb)"
     return f"memory limit per trial: {default_memory_limit_mb():,} MiB (auto: this machine)"
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (torch takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a broken sys.modules entry
+        return False
+
+
+def check_dependencies(config: SearchConfig) -> None:
+    """Refuse a sampler or pruner whose optional package is missing, before anything starts
+    (the GP sampler would otherwise crash the search after its start-up trials).
+
+    Raises:
+        ConfigError: ``search.sampler: the gp sampler needs torch, which is not installed;
+            pip install 'hpsearch[gp]'`` (field ``search.sampler`` or ``search.pruner``).
+    """
+    s = config.search
+    for kind, name in (("sampler", s.sampler), ("pruner", s.pruner)):
+        lacking = [(m, how) for m, how in _NEEDS.get((kind, name), ()) if not installed(m)]
+        if lacking:
+            modules = " and ".join(m for m, _ in lacking)
+            verb = "is" if len(lacking) == 1 else "are"
+            hints = "; ".join(dict.fromkeys(how for _, how in lacking))
+            raise ConfigError(
+                f"search.{kind}: the {name} {kind} needs {modules}, which {verb} not "
+                f"installed; {hints}",
+                field=f"search.{kind}",
+            )
+
+
+def this_machine_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def definition_notes(config: SearchConfig) -> list[str]:
+    """Lines ``validate`` prints after ``ok``: the memory limit, derived pruner settings, and
+    warnings about what this machine or the settings make of the search (exit code stays 0)."""
+    s = config.search
+    lines = [memory_limit_line(config)]
+    if config.derived_options:
+        derived = ", ".join(f"{k} = {s.pruner_options[k]}" for k in config.derived_options)
+        lines.append(f"pruner {s.pruner}: {derived} ({derivation(config)})")
+    warning = early_pruning_warning(config)
+    if warning:
+        lines.append(warning)
+    cpus = this_machine_cpus()
+    if s.cpus_per_trial > cpus:
+        lines.append(
+            f"warning: search.cpus_per_trial = {s.cpus_per_trial} but this machine has {cpus} "
+            "CPUs: a local search cannot start a trial (a Ray cluster needs a node that large)"
+        )
+    return lines

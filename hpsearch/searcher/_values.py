@@ -24,21 +24,27 @@ def kind_of(value: Any) -> str:
     )
 
 
-def as_int(value: Any, key: str, *, minimum: int | None = None) -> int:
+def as_int(value: Any, key: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{key}: expected an integer, got {kind_of(value)}", field=key)
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value}", field=key)
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key}: expected an integer <= {maximum}, got {value}", field=key)
     return value
 
 
-def as_number(value: Any, key: str, *, minimum: float | None = None) -> float:
+def as_number(
+    value: Any, key: str, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{key}: expected a number, got {kind_of(value)}", field=key)
     if not math.isfinite(value):
         raise ConfigError(f"{key}: expected a finite number, got {value}", field=key)
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}: expected a number >= {minimum}, got {value}", field=key)
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{key}: expected a number <= {maximum:g}, got {value:g}", field=key)
     return float(value)
 
 
@@ -48,3 +54,32 @@ def as_str(value: Any, key: str, *, choices: tuple[str, ...] | None = None) -> s
     if choices is not None and value not in choices:
         raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}", field=key)
     return value
+
+
+# A definition is a few levels deep (section, key, table, list, list of units): far below this.
+MAX_DEPTH = 32
+
+
+def check_finite_tree(value: Any, key: str) -> None:
+    """Every number under ``value`` is finite (NaN and infinities are refused where they are
+    written, not where Optuna or the trainer would trip on them mid-search), and the tables and
+    lists are at most ``MAX_DEPTH`` deep. Iterative, so no nesting can exhaust the stack.
+
+    Raises ConfigError naming the key path (``search.sampler_options.prior_weight``).
+    """
+    stack: list[tuple[Any, str, str, int]] = [(value, key, key, 0)]
+    while stack:
+        node, where, field, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            head = ".".join(field.split(".")[:2]) or "config"  # the key the nesting starts at
+            raise ConfigError(f"{head}: nested more than {MAX_DEPTH} levels deep", field=head)
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{where}: expected a finite number, got {node}", field=field)
+        children: list[tuple[Any, str, str, int]] = []
+        if isinstance(node, dict):
+            for k, v in node.items():
+                sub = f"{field}.{k}" if field else str(k)
+                children.append((v, f"{where}.{k}" if where else str(k), sub, depth + 1))
+        elif isinstance(node, list | tuple):
+            children = [(v, f"{where}[{i}]", field, depth + 1) for i, v in enumerate(node)]
+        stack.extend(reversed(children))  # the first mistake in the file's order is named
