@@ -231,6 +231,8 @@ def _split_lines(t: Any, sizes: Any) -> list[str]:
 
 
 def _bias_variance_line(bv: Any) -> str:
+    from hpsearch import SMALL_DEV
+
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{x:.2%}"
 
@@ -249,6 +251,8 @@ def _bias_variance_line(bv: Any) -> str:
             line += f" (stored reading: {bv.stored})"
     elif bv.dev_standard_error is not None:
         line += f"; dev error ±{pct(bv.dev_standard_error)} (1 SE, {bv.n_dev} samples)"
+    if bv.n_dev is not None and bv.n_dev < SMALL_DEV:
+        line += f"; on only {bv.n_dev} dev samples this reading is uncertain"
     return line
 
 

@@ -155,6 +155,7 @@ def test_a_gap_within_the_dev_noise_is_not_high_variance(tied):
     flat = " ".join(cli(tied, "show", "tie", "5").stdout.split())
     assert "bias/variance: good fit (" in flat
     assert "noise, not high variance (stored reading: high variance)" in flat
+    assert "on only 23 dev samples this reading is uncertain" in flat
 
 
 def test_the_summary_says_how_many_trials_trained_to_the_end(tied):
