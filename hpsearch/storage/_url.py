@@ -75,6 +75,10 @@ def mask_url(url: str | URL) -> str:
             url = make_url(url)
         except Exception:
             return _mask_text(url)
+    if url.get_backend_name() == "sqlite":  # no credentials: the path as typed, not %-escaped
+        path = f"/{url.database}" if url.database else ""
+        query = "&".join(f"{k}={v}" for k, v in url.query.items() if isinstance(v, str))
+        return f"{url.drivername}://{path}" + (f"?{query}" if query else "")
     query = {
         k: (_MASK if _is_secret_key(k) else _mask_query_value(v)) for k, v in url.query.items()
     }

@@ -130,3 +130,8 @@ def test_an_unknown_revision_exits_2_in_every_command(tmp_path, command: list[st
 def test_an_in_memory_url_exits_2(tmp_path) -> None:
     result = runner.invoke(app, ["db", "upgrade", "--storage", "sqlite://"])
     assert result.exit_code == 2 and "in-memory database" in result.output
+
+
+def test_a_sqlite_url_is_shown_as_typed() -> None:
+    assert mask_url("sqlite:///:memory:") == "sqlite:///:memory:"  # not sqlite:///%3Amemory%3A
+    assert mask_url("sqlite:////tmp/runs@home/hps.db") == "sqlite:////tmp/runs@home/hps.db"
