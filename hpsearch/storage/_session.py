@@ -59,7 +59,7 @@ _PERMANENT_CONNECT = (
 # libpq's checks of option values ('invalid sslmode value: "bogus"'): the URL is wrong
 _BAD_OPTION_VALUE = re.compile(r'invalid \w+ value: "')
 # SQLite's words for a file that is not a database or is damaged
-_CORRUPT = ("file is not a database", "database disk image is malformed", "malformed database")
+_CORRUPT = ("is not a database", "database disk image is malformed", "malformed database")
 # serialization failure, deadlock, admin/crash shutdown, cannot connect now, too many connections
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 
