@@ -17,6 +17,13 @@ truth**: the search driver keeps an in-memory Optuna study and rebuilds it from 
 resume (``add_trial`` of every finished trial), and an export writes a real Optuna study
 (``optuna.copy_study`` or ``create_study(storage=url)`` plus ``add_trial``) when one is wanted.
 
+:func:`open_storage` opens for ``purpose="write"`` by default: an in-memory SQLite URL is refused
+(it would vanish at exit) and the SQLite file is watched, so a file removed or replaced under a
+running search raises :class:`DatabaseLostError` instead of writing where no one can read.
+Concurrent first opens of one new database are serialised (SQLite ``BEGIN IMMEDIATE``,
+PostgreSQL advisory lock). Trials ordered by objective always break ties by dev_loss, then trial
+number (``top_trials``, ``best_trial``, ``query_trials``, ``trials``).
+
 One process writes (the search driver); Ray workers never touch the database. A per-search lease
 (:meth:`Storage.acquire_lease`, timed by the database clock) keeps a second driver off a live
 search.

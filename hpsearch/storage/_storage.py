@@ -49,7 +49,9 @@ class Storage(Reader):
     call :meth:`close`. One process (the search driver) writes; any number may read.
 
     Every method may also raise :class:`DatabaseUnavailableError` (the database stayed locked or
-    unreachable after the retries) and :class:`StorageError` (any other database failure).
+    unreachable after the retries), :class:`DatabaseLostError` (the SQLite file was removed or
+    replaced since it was opened for writing: not retried), :class:`CorruptDatabaseError` and
+    :class:`StorageError` (any other database failure).
     Searches are named by ``search``: their name (``str``) or id (``int``). The reads are
     inherited from :class:`~hpsearch.storage._reading.Reader`; this class adds the writes.
     """
