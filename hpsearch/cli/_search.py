@@ -48,18 +48,13 @@ def validate(config: ConfigArg) -> None:
 def _checked(path: Path, **overrides: Any) -> tuple[Any, Any]:
     """(definition, its data) after every check ``validate`` makes, before a database is opened
     or Ray started."""
-    from hpsearch.searcher import (
-        check_dependencies,
-        load_config,
-        load_search_data,
-        validate_optuna_settings,
-    )
+    from hpsearch.searcher import load_config, load_search_data, preflight, validate_optuna_settings
 
     cfg = load_config(path)
     if overrides:
         cfg = cfg.with_overrides(**overrides)
+    preflight(cfg)  # a missing package first: building its sampler may need it
     validate_optuna_settings(cfg)
-    check_dependencies(cfg)
     return cfg, load_search_data(cfg)  # a bad dataset name or file is a definition error too
 
 
@@ -109,7 +104,7 @@ def resume(
     quiet: QuietOpt = False,
 ) -> None:
     """Continue a stored search: lost trials run again, the sampler sees every earlier trial."""
-    from hpsearch.searcher import check_dependencies, check_search_name, stored_config
+    from hpsearch.searcher import check_search_name, preflight, stored_config
 
     _render.check_at_least("--trials", trials, 1)
     _render.check_at_least("--workers", workers, 1)
@@ -117,7 +112,7 @@ def resume(
     name = check_search_name(name, field="NAME")
     store = _app.open_store(storage)
     cfg = stored_config(store, name, trials=trials, workers=workers)
-    check_dependencies(cfg)
+    preflight(cfg)
     if database_patience is not None:
         cfg = cfg.with_overrides(database_patience=database_patience)
     _run_and_report(cfg, store, address=address, quiet=quiet, resume=True)

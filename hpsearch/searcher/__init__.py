@@ -40,6 +40,7 @@ _WHERE = {
     "default_memory_limit_mb": "_preflight",
     "definition_notes": "_preflight",
     "memory_limit_line": "_preflight",
+    "preflight": "_preflight",
     "check_search_name": "_names",
     "parse_config": "_parse",
     "Prediction": "_predict",

@@ -99,6 +99,64 @@ def check_dependencies(config: SearchConfig) -> None:
             )
 
 
+def preflight(config: SearchConfig) -> None:
+    """Every check of a definition against this installation, for validate, run and resume:
+    the packages its sampler or pruner needs, then the types of their options.
+
+    Raises:
+        ConfigError: one line naming the key (``search.sampler``, ``search.sampler_options.x``).
+    """
+    check_dependencies(config)
+    check_option_types(config)
+
+
+# An option's annotation in Optuna's signature -> the values a TOML file may give it.
+_KINDS = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
+
+
+def check_option_types(config: SearchConfig) -> None:
+    """Options whose default is None in Optuna (``prior_weight: float | None = None``) take the
+    type their annotation names; a string there would pass the sampler's constructor and fail
+    only when the sampler first uses it, mid-search. (Options with a typed default are checked
+    when the sampler is built.)"""
+    import inspect
+
+    from hpsearch.searcher._optuna import _PRUNERS, _SAMPLERS
+
+    s = config.search
+    for kind, name, factory, options in (
+        ("sampler", s.sampler, _SAMPLERS.get(s.sampler), s.sampler_options),
+        ("pruner", s.pruner, _PRUNERS.get(s.pruner), s.pruner_options),
+    ):
+        params = inspect.signature(factory).parameters if factory is not None else {}
+        for key, value in options.items():
+            if key in params and not _fits(value, params[key].annotation):
+                where = f"search.{kind}_options.{key}"
+                kinds = [_KINDS[t] for t in _annotation_types(params[key].annotation)]
+                raise ConfigError(
+                    f"{where}: expected {' or '.join(kinds)} for the {name} {kind}, got {value!r}",
+                    field=where,
+                )
+
+
+def _annotation_types(annotation: object) -> list[str]:
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return [t.strip() for t in str(text).split("|") if t.strip() in _KINDS]
+
+
+def _fits(value: object, annotation: object) -> bool:
+    types = _annotation_types(annotation)
+    if not types or ("None" in str(annotation) and value is None):
+        return True  # an annotation we do not read (a callable, a dict): the sampler judges
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return (
+        ("bool" in types and isinstance(value, bool))
+        or ("int" in types and isinstance(value, int) and not isinstance(value, bool))
+        or ("float" in types and number)
+        or ("str" in types and isinstance(value, str))
+    )
+
+
 def this_machine_cpus() -> int:
     """CPUs this process may run on (its affinity mask, else the machine's count)."""
     try:

@@ -271,6 +271,35 @@ def test_every_sampler_dependency_is_checked(
     assert f"pip install {module}" in line
 
 
+@pytest.mark.parametrize(
+    ("search", "where", "expected"),
+    [
+        ('sampler_options = { prior_weight = "2.0" }', "prior_weight", "a number"),
+        ("sampler_options = { consider_endpoints = 1 }", "consider_endpoints", "true or false"),
+        ('sampler = "cmaes"\nsampler_options = { sigma0 = "big" }', "sigma0", "a number"),
+        ('sampler = "cmaes"\nsampler_options = { popsize = 1.5 }', "popsize", "an integer"),
+        (
+            'sampler = "nsga2"\nsampler_options = { mutation_prob = "x" }',
+            "mutation_prob",
+            "a number",
+        ),
+    ],
+)
+def test_options_optuna_leaves_untyped_are_checked_by_their_annotation(
+    tmp_path: Path, guarded, search: str, where: str, expected: str
+) -> None:
+    """Optuna 5 gives these a None default, so a string passed the sampler's constructor and
+    failed when the sampler first used it, after its start-up trials."""
+    line = refused(write(tmp_path, toml(search)))
+    assert line.startswith(f"error: search.sampler_options.{where}: expected {expected}"), line
+
+
+def test_well_typed_options_pass(tmp_path: Path) -> None:
+    search = "sampler_options = { prior_weight = 2, consider_endpoints = true }"
+    ok = runner.invoke(app, ["validate", str(write(tmp_path, toml(search)))])
+    assert ok.exit_code == 0, ok.output
+
+
 def test_installed_dependencies_pass_without_importing_them(tmp_path, monkeypatch) -> None:
     """A found spec is enough (torch takes seconds to import; here it is not even installed,
     so importing it would fail the check)."""
@@ -403,3 +432,31 @@ def test_validate_warns_when_a_trial_needs_more_cpus_than_this_machine(tmp_path:
     )
     fits = runner.invoke(app, ["validate", str(write(tmp_path, toml("cpus_per_trial = 1")))])
     assert "cpus_per_trial" not in fits.output
+
+
+# --- resume: a stored definition goes through the same checks --------------------------------
+
+
+def _stored(tmp_path: Path, config: dict[str, Any], name: str = "pre") -> str:
+    from hpsearch.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    with open_storage(url) as store:
+        store.create_search(name, config=config, sampler=config["search"].get("sampler"))
+    return url
+
+
+def test_resume_refuses_a_sampler_whose_package_is_missing(tmp_path: Path, missing) -> None:
+    missing.add("torch")
+    url = _stored(tmp_path, parse_config(raw_with(sampler="gp")).to_dict())
+    line = one_error_line(runner.invoke(app, ["resume", " pre ", "--storage", url]))
+    assert line.startswith("error: search.sampler: the gp sampler needs torch")
+
+
+def test_resume_of_a_definition_stored_with_nan_as_text_is_one_line(tmp_path: Path) -> None:
+    """What older versions stored for `prior_weight = nan`: resume crashed with a TypeError."""
+    stored = parse_config(BASE).to_dict()
+    stored["search"]["sampler_options"] = {"prior_weight": "nan"}
+    url = _stored(tmp_path, stored)
+    line = one_error_line(runner.invoke(app, ["resume", "pre", "--storage", url]))
+    assert line.startswith("error: search.sampler_options.prior_weight: expected a number")
