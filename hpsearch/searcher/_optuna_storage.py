@@ -120,6 +120,7 @@ class HpsearchOptunaStorage(BaseStorage):
         self._searches: dict[int, _Search] = {}
         self._summaries: dict[int, SearchSummary] = {}
         self._summaries_at = -math.inf
+        self._totals: dict[int, int | None] = {}  # planned trials per search (its definition)
 
     # --- studies ------------------------------------------------------------------------------
 
@@ -144,8 +145,7 @@ class HpsearchOptunaStorage(BaseStorage):
 
     def _frozen_study(self, s: SearchSummary) -> FrozenStudy:
         directions = [StudyDirection[d.upper()] for d in s.directions]
-        cached = self._searches.get(s.id)
-        total = cached.total if cached is not None else None
+        total = self._total(s.id)
         done = s.n_complete + s.n_pruned + s.n_failed
         attrs: dict[str, Any] = {
             "status": _plain(s.status),
@@ -163,6 +163,13 @@ class HpsearchOptunaStorage(BaseStorage):
             system_attrs={},
             study_id=s.id,
         )
+
+    def _total(self, search_id: int) -> int | None:
+        if search_id not in self._totals:
+            config = self._store.get_search(search_id).config or {}
+            total = config.get("search", {}).get("trials")
+            self._totals[search_id] = total if isinstance(total, int) else None
+        return self._totals[search_id]
 
     def get_study_id_from_name(self, study_name: str) -> int:
         for s in self._list().values():
@@ -206,13 +213,12 @@ class HpsearchOptunaStorage(BaseStorage):
             config: SearchConfig | None = SearchConfig.from_stored(record)
         except Exception:  # a definition this version cannot parse: params shown as stored
             config = None
-        total = record.config.get("search", {}).get("trials") if record.config else None
         metric = record.objectives[0] if record.objectives else "dev_loss"
         return _Search(
             summary=summary,
             config=config,
             metric=metric,
-            total=total if isinstance(total, int) else None,
+            total=self._total(summary.id),
         )
 
     def _refresh(self, c: _Search) -> None:
