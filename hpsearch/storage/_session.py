@@ -55,6 +55,10 @@ _PERMANENT_CONNECT = (
     "invalid connection option",
     "invalid port number",
     "for connection option",
+    "server does not support ssl",  # sslmode=require on a server without SSL
+    "unrecognized configuration parameter",  # ?options=-c name=value
+    "invalid value for parameter",
+    "certificate",  # sslrootcert / sslcert that cannot be read or does not match
 )
 # libpq's checks of option values ('invalid sslmode value: "bogus"'): the URL is wrong
 _BAD_OPTION_VALUE = re.compile(r'invalid \w+ value: "')
