@@ -24,7 +24,7 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +35,9 @@ from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
 
-from hpsearch.errors import HpsearchError
 from hpsearch.searcher._definition import SearchConfig
 from hpsearch.searcher._optuna import optuna_state
+from hpsearch.searcher._optuna_refused import ReadOnlyStorageError, RefusedWrites
 from hpsearch.searcher._space import internal_params
 from hpsearch.storage import (
     SearchSummary,
@@ -55,15 +55,7 @@ _FIELDS = (  # TrialRecord fields shown as user attributes
 _ATTRS = _FIELDS.split()
 
 
-class ReadOnlyStorageError(HpsearchError):
-    """A write through the dashboard's storage: hpsearch's tables are read-only there."""
-
-
-def _refuse(what: str) -> ReadOnlyStorageError:
-    return ReadOnlyStorageError(
-        f"{what}: the hpsearch dashboard is read-only (searches are changed only by "
-        "`hpsearch run`/`resume`; notes, deletes and tells are not stored)"
-    )
+_METRIC_NAMES = "study:metric_names"  # optuna.study.study._SYSTEM_ATTR_METRIC_NAMES
 
 
 def _plain(v: Any) -> Any:
@@ -106,7 +98,7 @@ def _counts(s: SearchSummary) -> tuple[int, ...]:
     return (s.n_trials, s.n_complete, s.n_pruned, s.n_failed, s.n_running)
 
 
-class HpsearchOptunaStorage(BaseStorage):
+class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
     """Optuna's storage interface, read-only, over an open :class:`hpsearch.storage.Storage`.
 
     ``refresh_s``: how old (seconds) a search's cached trials may be before a read refreshes
@@ -120,7 +112,7 @@ class HpsearchOptunaStorage(BaseStorage):
         self._searches: dict[int, _Search] = {}
         self._summaries: dict[int, SearchSummary] = {}
         self._summaries_at = -math.inf
-        self._totals: dict[int, int | None] = {}  # planned trials per search (its definition)
+        self._meta: dict[int, tuple[int | None, list[str]]] = {}  # planned trials, objectives
 
     # --- studies ------------------------------------------------------------------------------
 
@@ -160,16 +152,21 @@ class HpsearchOptunaStorage(BaseStorage):
             direction=None,
             directions=directions,
             user_attrs=attrs,
-            system_attrs={},
+            system_attrs=self._system_attrs(s.id),
             study_id=s.id,
         )
 
+    def _search_meta(self, search_id: int) -> tuple[int | None, list[str]]:
+        """(planned trials, objective names) of a search: read once, they never change."""
+        if search_id not in self._meta:
+            record = self._store.get_search(search_id)
+            total = (record.config or {}).get("search", {}).get("trials")
+            total = total if isinstance(total, int) else None
+            self._meta[search_id] = (total, list(record.objectives))
+        return self._meta[search_id]
+
     def _total(self, search_id: int) -> int | None:
-        if search_id not in self._totals:
-            config = self._store.get_search(search_id).config or {}
-            total = config.get("search", {}).get("trials")
-            self._totals[search_id] = total if isinstance(total, int) else None
-        return self._totals[search_id]
+        return self._search_meta(search_id)[0]
 
     def get_study_id_from_name(self, study_name: str) -> int:
         for s in self._list().values():
@@ -192,7 +189,11 @@ class HpsearchOptunaStorage(BaseStorage):
 
     def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
         self._summary(study_id)
-        return {}
+        return self._system_attrs(study_id)
+
+    def _system_attrs(self, study_id: int) -> dict[str, Any]:
+        """The objectives' metric names (``study.metric_names``; the dashboard's axis titles)."""
+        return {_METRIC_NAMES: self._search_meta(study_id)[1]}
 
     # --- trials -------------------------------------------------------------------------------
 
@@ -355,44 +356,6 @@ class HpsearchOptunaStorage(BaseStorage):
             done,
             key=lambda t: (sign * t.values[0], _num(t.user_attrs.get("dev_loss")), t.number),
         )
-
-    # --- writes: refused ----------------------------------------------------------------------
-
-    def create_new_study(
-        self, directions: Sequence[StudyDirection], study_name: str | None = None
-    ) -> int:
-        raise _refuse("create a study")
-
-    def delete_study(self, study_id: int) -> None:
-        raise _refuse("delete a study")
-
-    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
-        raise _refuse("set a study attribute")
-
-    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
-        raise _refuse("set a study attribute (notes included)")
-
-    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        raise _refuse("create a trial")
-
-    def set_trial_param(
-        self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any
-    ) -> None:
-        raise _refuse("set a trial parameter")
-
-    def set_trial_state_values(
-        self, trial_id: int, state: OptunaState, values: Sequence[float] | None = None
-    ) -> bool:
-        raise _refuse("tell a trial")
-
-    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate: float) -> None:
-        raise _refuse("report an intermediate value")
-
-    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        raise _refuse("set a trial attribute")
-
-    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
-        raise _refuse("set a trial attribute (notes included)")
 
 
 def _num(v: Any) -> float:

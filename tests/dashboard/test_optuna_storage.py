@@ -49,6 +49,7 @@ def test_load_study_maps_searches_and_trials(store):
 def test_multi_objective_pareto_front(store):
     study = optuna.load_study(study_name=stored.MULTI, storage=HpsearchOptunaStorage(store))
     assert len(study.directions) == 2
+    assert study.metric_names == ["dev_loss", "n_params"]
     front = sorted(t.number for t in study.best_trials)
     assert front == [1, 2, 4]  # (0.2,1500), (0.5,400), (0.25,700)
 
