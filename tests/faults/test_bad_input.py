@@ -518,6 +518,12 @@ JUNK = st.one_of(
 )
 
 
+def _value_at(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
 def _paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = [prefix] if prefix else []
     if isinstance(node, dict):
@@ -570,6 +576,25 @@ def test_float_range_with_low_not_below_high(tmp_path, db, guarded, low, gap):
     doc = with_value(("space", "dropout"), {"type": "float", "low": low + gap, "high": low})
     line = refuse(write(tmp_path, to_toml(doc)), db)
     assert line.startswith("error: space.dropout"), line
+
+
+# Where a non-finite number can be written: every key of the valid definition, and a new key in
+# each table (an option of a sampler or pruner, a [train] setting, a [space] spec's key).
+TABLE_PATHS = [p for p in ALL_PATHS if isinstance(_value_at(VALID, p), dict)]
+
+
+@SETTINGS
+@given(
+    path=st.sampled_from(ALL_PATHS + [(*p, "extra") for p in TABLE_PATHS]),
+    value=st.sampled_from([math.nan, math.inf, -math.inf]),
+    nested=st.integers(0, 2),
+)
+def test_non_finite_numbers_anywhere_name_their_key(tmp_path, db, guarded, path, value, nested):
+    """NaN or an infinity anywhere (alone, in a list, in a table) is refused at validate and run,
+    naming the key it was written under (issue 16, defect 10)."""
+    wrapped: Any = [1.0, value] if nested == 1 else {"x": value} if nested == 2 else value
+    line = refuse(write(tmp_path, to_toml(with_value(path, wrapped))), db)
+    assert line.startswith(f"error: {'.'.join(path)}"), (path, wrapped, line)
 
 
 # --- command-line flags ------------------------------------------------------------------------
