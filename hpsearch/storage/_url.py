@@ -49,7 +49,9 @@ def _ambiguous_userinfo(text: str) -> str | None:
     if before_query.count("@") <= 1:
         return None
     host_part = before_query[before_query.rfind("@") :]
-    return f"{scheme}://{_MASK}{host_part}{qmark}{_mask_text(query)}"
+    pairs = [pair.partition("=") for pair in query.split("&")] if query else []
+    shown = "&".join(f"{k}{eq}{_MASK if _is_secret_key(k) else v}" for k, eq, v in pairs)
+    return f"{scheme}://{_MASK}{host_part}{qmark}{_mask_text(shown)}"
 
 
 def resolve_storage_url(url: str | None = None) -> str:

@@ -32,6 +32,10 @@ PG = "postgresql+psycopg://ann@127.0.0.1:5432/hp"
         (f"{PG}?passfile=/home/ann/.pgpass", f"{PG}?passfile=%2Fhome%2Fann%2F.pgpass"),
         ("postgresql://ann:pw@h/hp?password=s3cr3t", "postgresql://ann:***@h/hp?password=***"),
         ("postgresql://u1:s3c@r3tPW@127.0.0.1/hp", "postgresql://***@127.0.0.1/hp"),
+        (
+            "postgresql://u:a@b@h/hp?sslpassword=k&sslmode=x",
+            "postgresql://***@h/hp?sslpassword=***&sslmode=x",
+        ),
         ("host=h user=ann password=s3cr3t dbname=hp", "host=h user=ann password=*** dbname=hp"),
     ],
 )
