@@ -460,3 +460,16 @@ def test_resume_of_a_definition_stored_with_nan_as_text_is_one_line(tmp_path: Pa
     url = _stored(tmp_path, stored)
     line = one_error_line(runner.invoke(app, ["resume", "pre", "--storage", url]))
     assert line.startswith("error: search.sampler_options.prior_weight: expected a number")
+
+
+def test_the_preflight_loads_no_ray() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hpsearch.searcher import parse_config, preflight, definition_notes; "
+        "c = parse_config({'search': {'name': 'x'}}); preflight(c); definition_notes(c); "
+        "print('ray' in sys.modules, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
