@@ -10,14 +10,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from hpsearch.storage import (
     BadDatabaseURLError,
     DatabaseLostError,
     DatabaseUnavailableError,
     EpochRecord,
+    _schema,
     head_revision,
     open_storage,
+    upgrade_database,
 )
 from tests.pg_util import postgres_database
 
@@ -95,9 +98,11 @@ PROCESSES = 4
 ROUNDS = 3
 
 
-def _open_once(url: str, barrier, errors) -> None:  # runs in a forked child
+def _open_once(url: str, barrier, errors, upgrade: bool) -> None:  # runs in a forked child
     try:
         barrier.wait(timeout=60)
+        if upgrade:
+            upgrade_database(url)
         with open_storage(url, retry_backoff_s=0.01) as st:
             st.list_searches()
             revision = st.schema_revision()
@@ -107,10 +112,11 @@ def _open_once(url: str, barrier, errors) -> None:  # runs in a forked child
         errors.put(f"{type(e).__name__}: {e}")
 
 
-def _open_at_once(url: str) -> list[str]:
+def _open_at_once(url: str, *, upgrade: bool = False) -> list[str]:
     ctx = multiprocessing.get_context("fork")
     barrier, errors = ctx.Barrier(PROCESSES), ctx.Queue()
-    procs = [ctx.Process(target=_open_once, args=(url, barrier, errors)) for _ in range(PROCESSES)]
+    args = (url, barrier, errors, upgrade)
+    procs = [ctx.Process(target=_open_once, args=args) for _ in range(PROCESSES)]
     for p in procs:
         p.start()
     for p in procs:
@@ -136,6 +142,28 @@ def test_concurrent_first_opens_of_a_new_postgres_database_all_succeed() -> None
     for n in range(ROUNDS):
         with postgres_database() as url:
             assert _open_at_once(url) == [], f"round {n}"
+
+
+def _at_first_revision(url: str) -> str:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        _schema.upgrade(conn, "0001")
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_concurrent_upgrades_of_an_old_database_all_succeed(tmp_path, backend: str) -> None:
+    if backend == "sqlite":
+        assert (
+            _open_at_once(_at_first_revision(f"sqlite:///{tmp_path / 'old.db'}"), upgrade=True)
+            == []
+        )
+    else:
+        with postgres_database() as url:
+            assert _open_at_once(_at_first_revision(url), upgrade=True) == []
 
 
 def test_a_file_that_cannot_be_checked_is_unavailable_not_lost(tmp_path, monkeypatch) -> None:
