@@ -54,6 +54,7 @@ def open_storage(
             option value (port, sslmode), or an in-memory database for ``purpose="write"``.
         DatabaseNotFoundError: ``create=False`` and the SQLite file does not exist.
         DatabaseUnavailableError: the server cannot be reached (after the retries).
+        CorruptDatabaseError: the file is not a SQLite database, or a damaged one.
         SchemaVersionError: the database is at another schema revision (run `hpsearch db upgrade`).
     """
     if purpose not in PURPOSES:
