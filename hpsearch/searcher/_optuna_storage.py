@@ -278,6 +278,8 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
             if v is not None and math.isfinite(v):
                 intermediate[e.epoch] = float(v)
         done = ostate == OptunaState.COMPLETE
+        if ostate == OptunaState.PRUNED and intermediate and len(c.summary.directions) == 1:
+            values, done = [intermediate[max(intermediate)]], True  # as Optuna's tell(PRUNED)
         return FrozenTrial(
             number=t.number,
             state=ostate,

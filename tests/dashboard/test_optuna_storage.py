@@ -38,6 +38,7 @@ def test_load_study_maps_searches_and_trials(store):
     assert math.isclose(first.values[0], first.intermediate_values[5])
     # pruned, failed and running trials keep their curves
     assert sorted(trials[2].intermediate_values) == [1, 2]
+    assert trials[2].values == [trials[2].intermediate_values[2]]  # pruned: its last value
     assert sorted(trials[3].intermediate_values) == [1, 2, 3]
     assert sorted(trials[5].intermediate_values) == [1, 2]
     attrs = trials[3].user_attrs
