@@ -108,6 +108,7 @@ class Driver:
         # the local Ray's health ("raylet (pid 12)" once it died), asked about once a second
         self.health: Callable[[], str | None] = lambda: None
         self._health_at = 0.0
+        self._away_told = False  # "database unavailable" was said for the current outage
 
     @property
     def search(self) -> SearchRecord | None:
@@ -150,7 +151,10 @@ class Driver:
                 and len(self.inflight) < workers
                 and (self._held or study.done + len(self.inflight) < budget)
             ):
-                self._launch(*self._held.pop(0)) if self._held else self._launch()
+                if self._held:
+                    self._launch(*self._held.pop(0))
+                else:
+                    self._launch()
                 back = not self.recorder.away
             # After the launches, so a line logged as a trial ends counts its successor.
             self._show_progress()
@@ -178,18 +182,22 @@ class Driver:
         self._health_at = time.monotonic()
         dead = self.health()
         if dead is not None:
-            raise RayDied(f"the local Ray's {dead} died")
+            raise RayDied(dead)
 
     def _database_back(self) -> bool:
         """True when no write waits for the database (writes what waited if it is back)."""
-        was_away = self.recorder.away
+        if self.recorder.away and not self._away_told:
+            self._away_told = True
+            self.progress.event(
+                "database unavailable: running trials go on and their results wait (up to "
+                f"search.database_patience = {self.recorder.patience:g} s); no new trial starts"
+            )
         back = self.recorder.retry()
-        if was_away and back:
+        if back and self._away_told:
+            self._away_told = False
             away_s, writes = self.recorder.outages[-1]
             self.progress.event(f"database back after {away_s:.1f} s: {writes} writes caught up")
             self.on_event("database back", {"seconds": away_s, "writes": writes})
-        elif not was_away and not back:
-            self.progress.event("database unavailable: trials go on, their results wait")
         return back
 
     def _show_progress(self) -> None:
@@ -213,6 +221,9 @@ class Driver:
                 raise self._sampler_failed(e) from None
         number, attempt, settings = asked.number, asked.attempt, asked.settings
         seed = trial_seed(self.config.search.seed, number)
+        if self.recorder.away:  # its start must follow the writes that wait (a lost attempt's)
+            self._held.append((asked, retry_of))
+            return
         try:
             trial_id = self.recorder.start(number, settings, seed=seed, attempt=attempt)
         except DatabaseUnavailableError as e:

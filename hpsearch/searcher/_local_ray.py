@@ -9,6 +9,8 @@ the process that died. Linux's ``/proc`` only: elsewhere nothing is watched.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +45,11 @@ class LocalRay:
         return cls(pids)
 
     def dead(self) -> str | None:
-        """The first vital process found dead ("the raylet (pid 123)"), else None."""
+        """What died ("the local Ray's raylet (pid 123) died"), else None."""
         self._find_agents()
         for name, pid in self.pids.items():
             if not _alive(pid):
-                return f"{name} (pid {pid})"
+                return f"the local Ray's {name} (pid {pid}) died"
         return None
 
     def _find_agents(self) -> None:
@@ -60,6 +62,46 @@ class LocalRay:
             for piece, name in _AGENTS.items():
                 if piece in cmdline:
                     self.pids.setdefault(name, pid)
+
+
+@dataclass
+class JoinedCluster:
+    """A Ray cluster hpsearch connected to: its GCS is asked every few seconds whether it still
+    answers (a driver whose GCS is gone would otherwise wait, then exit without a word)."""
+
+    address: str
+    every_s: float = 5.0
+    give_up_after: int = 3  # consecutive unanswered asks
+    ask: Callable[[], object] | None = None  # default: a key lookup in the GCS's store
+    _unanswered: int = 0
+    _last: float = -1e9
+
+    @classmethod
+    def joined(cls) -> JoinedCluster:
+        import ray
+
+        return cls(ray.get_runtime_context().gcs_address)
+
+    def dead(self) -> str | None:
+        """What stopped answering, once the GCS missed ``give_up_after`` asks in a row."""
+        if time.monotonic() - self._last < self.every_s:
+            return None
+        self._last = time.monotonic()
+        try:
+            (self.ask or _ask_gcs)()
+        except Exception:
+            self._unanswered += 1
+        else:
+            self._unanswered = 0
+        if self._unanswered < self.give_up_after:
+            return None
+        return f"the Ray cluster's GCS at {self.address} stopped answering"
+
+
+def _ask_gcs() -> object:
+    from ray._private import worker
+
+    return worker.global_worker.gcs_client.internal_kv_exists(b"hpsearch", None, timeout=3)
 
 
 def _alive(pid: int) -> bool:

@@ -122,6 +122,17 @@ class Recorder:
 
     # --- the search and its lease -------------------------------------------------------------
 
+    def check(self, *, resume: bool) -> None:
+        """What :meth:`open` would refuse, read only (before Ray starts): a stored search with
+        another definition, or a resumed one that does not exist."""
+        try:
+            stored = self.storage.get_search(self.config.search.name)
+        except SearchNotFoundError:
+            if resume:
+                raise SearchNotFoundError(f"search {self.config.search.name!r} not found") from None
+            return
+        _check_same_definition(SearchConfig.from_stored(stored), self.config)
+
     def open(self, *, resume: bool) -> list[TrialRecord]:
         """Create or reopen the search, take its lease, mark it running; returns its trials
         (those a dead driver left running are marked lost first, so they run again)."""

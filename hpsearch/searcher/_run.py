@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig, load_search_data
 from hpsearch.searcher._driver import Driver
-from hpsearch.searcher._local_ray import LocalRay, check_cpus
+from hpsearch.searcher._local_ray import JoinedCluster, LocalRay, check_cpus
 from hpsearch.searcher._optuna import validate_optuna_settings
 from hpsearch.searcher._outcome import (
     OptunaFailed,
@@ -41,13 +41,14 @@ from hpsearch.storage import (
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[LocalRay | None]:
+def ray_session(address: str | None) -> Iterator[LocalRay | JoinedCluster | None]:
     """Connect to Ray (start a local instance when no address), unless already connected.
 
-    Yields the :class:`LocalRay` that hpsearch started (None when it connected to a cluster or
-    Ray was already initialised). A local Ray listens on the loopback interface only, with no
-    dashboard; Ray's token authentication stays as Ray sets it (hpsearch never turns it off),
-    and a token hpsearch lets Ray use is readable by its owner only.
+    Yields what the driver watches: the :class:`LocalRay` hpsearch started, or the
+    :class:`JoinedCluster` it connected to (None when Ray was already initialised). A local Ray
+    listens on the loopback interface only, with no dashboard; Ray's token authentication stays
+    as Ray sets it (hpsearch never turns it off), and a token file hpsearch lets Ray use is
+    readable by its owner only.
     """
     if ray.is_initialized():
         yield None
@@ -73,7 +74,7 @@ def ray_session(address: str | None) -> Iterator[LocalRay | None]:
     except ValueError as e:
         raise UserInputError(f"--address {address}: {e}", field="address") from None
     try:
-        yield LocalRay.started_here() if local else None
+        yield LocalRay.started_here() if local else JoinedCluster.joined()
     finally:
         ray.shutdown()
 
@@ -157,10 +158,18 @@ def run_search(
     Ray starts (or is joined) before anything is stored too, so a trial size no node can run
     stores nothing either.
 
-    Raises SearchInterrupted after Ctrl-C, once running trials are cancelled and recorded.
-    Raises SearchStopped (one line naming ``hpsearch resume``) when the local Ray died, the
-    sampler or pruner failed, or the database stayed away longer than ``database_patience``
-    (``DatabaseUnavailableError``) or its file vanished (``DatabaseLostError``).
+    While the database is away, running trials go on and their results wait (see the
+    recorder) for up to ``search.database_patience`` seconds; no new trial starts meanwhile.
+
+    Raises:
+        SearchInterrupted: Ctrl-C, once running trials are cancelled and recorded.
+        SearchStopped: the local Ray (or the cluster's GCS) died, or the sampler or pruner
+            failed; running trials are recorded to run again, the line names ``hpsearch resume``.
+        DatabaseUnavailableError: the database stayed away longer than its patience (the line
+            names ``hpsearch resume``).
+        DatabaseLostError: the SQLite file was removed or replaced mid-search.
+        BadDatabaseURLError: an in-memory database (results would vanish).
+        UserInputError: ``search.cpus_per_trial`` beyond every node, a changed definition.
     """
     _refuse_memory_database(storage)
     validate_optuna_settings(config)
@@ -168,11 +177,12 @@ def run_search(
     progress = progress or Progress(quiet=True)
     t0 = time.monotonic()
     driver = Driver(config, storage, progress=progress, on_event=on_event, data=data)
-    with ray_session(address) as local_ray:
+    driver.recorder.check(resume=resume)  # refusals that need no Ray come before it starts
+    with ray_session(address) as ray_watch:
         check_cpus(config.search.cpus_per_trial)
         driver.prepare(resume=resume)
-        if local_ray is not None:
-            driver.health = local_ray.dead
+        if ray_watch is not None:
+            driver.health = ray_watch.dead
         status, test = _drive(driver, config, storage, progress)
     search_id = driver.recorder.search_id
     trials = storage.trials(search_id)

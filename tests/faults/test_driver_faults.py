@@ -7,6 +7,7 @@ local Ray are in ``test_local_ray.py``).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 
@@ -21,6 +22,8 @@ from hpsearch.searcher import run_search
 from hpsearch.searcher._local_ray import auto_memory_limit_bytes
 from hpsearch.searcher._outcome import SearchStopped
 from hpsearch.storage import (
+    BadDatabaseURLError,
+    DatabaseLostError,
     FailReason,
     SearchNotFoundError,
     SearchStatus,
@@ -40,6 +43,7 @@ def _error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("error:")]
 
 
+@pytest.mark.timeout(90)
 @pytest.mark.parametrize("broken", ["pruner", "sampler"])
 def test_optuna_failure_stops_with_one_line(ray_local, tmp_path, monkeypatch, broken) -> None:
     calls = {"n": 0}
@@ -92,6 +96,7 @@ def test_optuna_failure_on_the_command_line_is_one_line(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.timeout(60)  # before the fix: waited for ever
 def test_cpus_no_node_has_are_refused_before_anything_is_stored(ray_local, tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     cfg = make_config(name="big", cpus_per_trial=4, workers=1)  # the session's Ray has 2 CPUs
@@ -105,6 +110,7 @@ def test_cpus_no_node_has_are_refused_before_anything_is_stored(ray_local, tmp_p
         open_storage(url).get_search("big")
 
 
+@pytest.mark.timeout(90)
 def test_trial_timeout_counts_from_launch_for_a_trial_that_never_starts(
     ray_local, tmp_path
 ) -> None:
@@ -194,3 +200,56 @@ def test_postgres_restart_of_10s_mid_search_loses_nothing(ray_local) -> None:
         assert storage.get_search("pg-restart").status == SearchStatus.FINISHED
         assert_no_duplicates(url)
         storage.close()
+
+
+def test_sqlite_file_removed_mid_search_stops_with_one_line(ray_local, tmp_path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'r.db'}"
+    cfg = make_config(name="lost", trials=4, train={"epochs": 400})
+    thread, box = in_thread(run_search, cfg, open_storage(url))
+    wait_for(lambda: _epoch_rows(url) > 0, 60, "first epochs")
+    shutil.rmtree(folder)
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    error = box.get("error")
+    assert isinstance(error, DatabaseLostError), box
+    text = str(error)
+    assert str(folder / "r.db") in text and "search 'lost' stopped" in text
+    assert "\n" not in text
+
+
+def test_in_memory_database_is_refused_for_a_search(ray_local) -> None:
+    storage = open_storage("sqlite://", purpose="scratch")
+    with pytest.raises(BadDatabaseURLError) as e:
+        run_search(make_config(name="vanishing"), storage)
+    assert e.value.field == "storage" and "in-memory" in str(e.value)
+
+
+def test_attempts_lost_with_a_dead_driver_do_not_count_against_retries(monkeypatch) -> None:
+    from hpsearch.searcher import Progress
+    from hpsearch.searcher._driver import Driver, _InFlight
+
+    driver = Driver(make_config(retries=1), storage=None, progress=Progress(quiet=True))
+    relaunched = []
+    monkeypatch.setattr(driver, "_launch", lambda asked=None, retry_of=None: relaunched.append(1))
+    # attempt 2 is this run's first (attempt 1 died with the last driver or its Ray): one retry
+    t = _InFlight(0, 2, {}, None, trial_id=1, gen="g", first_attempt=2)
+    driver.inflight["g"] = t
+    driver._lost(t, "worker died")
+    assert relaunched == [1]
+
+
+def test_joined_cluster_whose_gcs_stops_answering_is_named(ray_local) -> None:
+    from hpsearch.searcher._local_ray import JoinedCluster
+
+    live = JoinedCluster.joined()
+    live.every_s = 0.0
+    assert [live.dead() for _ in range(4)] == [None] * 4  # the session's GCS answers
+
+    def silent() -> None:
+        raise ConnectionError("GCS unavailable")
+
+    gone = JoinedCluster("10.0.0.1:6379", every_s=0.0, ask=silent)
+    assert gone.dead() is None and gone.dead() is None  # a short silence is forgiven
+    assert gone.dead() == "the Ray cluster's GCS at 10.0.0.1:6379 stopped answering"
