@@ -90,6 +90,7 @@ class _Search:
     trials: dict[int, FrozenTrial] = field(default_factory=dict)  # by trial id
     running: set[int] = field(default_factory=set)  # trial ids running at the last refresh
     max_number: int = -1
+    best: FrozenTrial | None = None  # single objective: the best COMPLETE trial
     counts: tuple[int, ...] = ()
     read_at: float = -math.inf
 
@@ -248,18 +249,24 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
                     continue
                 by_id[r.id] = r
             records = list(by_id.values())
-        for r in records:
-            c.trials[r.id] = self._frozen_trial(c, r)
-            c.max_number = max(c.max_number, r.number)
-        c.running = {tid for tid, t in c.trials.items() if t.state == OptunaState.RUNNING}
+        self._keep(c, records)
         c.counts = _counts(summary)
         if self._cached_counts(c) != c.counts:  # the stored trials changed under the cache
             c.trials.clear()
-            for r in self._store.trials(sid):
-                c.trials[r.id] = self._frozen_trial(c, r)
-                c.max_number = max(c.max_number, r.number)
-            c.running = {tid for tid, t in c.trials.items() if t.state == OptunaState.RUNNING}
+            self._keep(c, self._store.trials(sid))
         c.read_at = time.monotonic()
+
+    def _keep(self, c: _Search, records: list[TrialRecord]) -> None:
+        """Cache trials just read; the best complete one is kept up to date as they come."""
+        if not c.trials:
+            c.best = None
+        for r in records:
+            t = c.trials[r.id] = self._frozen_trial(c, r)
+            c.max_number = max(c.max_number, r.number)
+            single = len(c.summary.directions) == 1
+            if t.state == OptunaState.COMPLETE and single and _better(c, t, c.best):
+                c.best = t
+        c.running = {tid for tid, t in c.trials.items() if t.state == OptunaState.RUNNING}
 
     @staticmethod
     def _cached_counts(c: _Search) -> tuple[int, ...]:
@@ -346,18 +353,22 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
         raise KeyError(f"search {study_id} has no trial number {trial_number}")
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
-        c = self._search(study_id)
+        c = self._searches.get(study_id) or self._search(study_id)  # fresh from get_all_trials
         if len(c.summary.directions) > 1:
             raise RuntimeError("best trial of a multi-objective study: use best_trials")
-        done = [t for t in c.trials.values() if t.state == OptunaState.COMPLETE]
-        if not done:
+        if c.best is None:
             raise ValueError("No trials are completed yet.")
-        sign = -1.0 if c.summary.directions[0] == "maximize" else 1.0
-        # ties: dev_loss ascending, then trial number (as hpsearch's own best_trial)
-        return min(
-            done,
-            key=lambda t: (sign * t.values[0], _num(t.user_attrs.get("dev_loss")), t.number),
-        )
+        return c.best
+
+
+def _better(c: _Search, t: FrozenTrial, best: FrozenTrial | None) -> bool:
+    return best is None or _rank(c, t) < _rank(c, best)
+
+
+def _rank(c: _Search, t: FrozenTrial) -> tuple[float, float, int]:
+    """Best first: the objective, ties by dev_loss ascending then number (as Storage.best_trial)."""
+    sign = -1.0 if c.summary.directions[0] == "maximize" else 1.0
+    return (sign * t.values[0], _num(t.user_attrs.get("dev_loss")), t.number)
 
 
 def _num(v: Any) -> float:
