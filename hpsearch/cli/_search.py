@@ -9,6 +9,7 @@ import typer
 
 from hpsearch.cli import _app, _render
 from hpsearch.cli._app import StorageOpt, app
+from hpsearch.cli._summary import summary
 
 ConfigArg = Annotated[Path, typer.Argument(help="Search definition (TOML).", metavar="CONFIG")]
 TrialsOpt = Annotated[int | None, typer.Option(help="Trial budget (overrides the file).")]
@@ -139,12 +140,13 @@ def _run_and_report(
     def on_event(kind: str, info: dict[str, Any]) -> None:
         if kind == "failed":
             first = str(info["text"]).strip().splitlines()[-1:] or [""]
-            progress.event(f"trial {info['number']} failed ({info['reason']}): {first[0][:120]}")
+            text = _render.printable(first[0][:120])  # a trial's error text is not trusted
+            progress.event(f"trial {info['number']} failed ({info['reason']}): {text}")
         elif kind == "retry":
             progress.event(f"trial {info['number']} lost its worker; attempt {info['attempt']}")
 
     if not quiet:
-        typer.echo(f"search {cfg.search.name!r} -> {store.url}", err=True)
+        typer.echo(_render.printable(f"search {cfg.search.name!r} -> {store.url}"), err=True)
     try:
         outcome = run_search(
             cfg,
@@ -156,35 +158,7 @@ def _run_and_report(
             data=data,
         )
     except SearchInterrupted as e:
-        summary(e.outcome, cfg)
+        summary(e.outcome, cfg, data=data)
         typer.echo("interrupted: finished trials are stored; `hpsearch resume` continues", err=True)
         raise typer.Exit(_app.EXIT_INTERRUPTED) from None
-    summary(outcome, cfg)
-
-
-def summary(outcome: Any, cfg: Any, *, top: int = 5) -> None:
-    """Counts, the top trials with their hyperparameters, and the best trial's test result."""
-    objective = cfg.search.objectives[0]
-    typer.echo(
-        f"search {outcome.name!r} {outcome.status}: {outcome.complete} complete, "
-        f"{outcome.pruned} pruned, {outcome.failed} failed in {outcome.elapsed_s:.1f} s"
-    )
-    finite = [
-        t
-        for t in outcome.trials
-        if t.state.value == "complete" and t.value is not None and t.value == t.value
-    ]
-    maximize = cfg.search.directions[0] == "maximize"
-    ranked = sorted(finite, key=lambda t: t.value, reverse=maximize)[:top]
-    if ranked:
-        rows, cols = _render.trial_rows(ranked, objective)
-        cols = [c for c in cols if c != "state"] + ["n_params"]
-        for r, t in zip(rows, ranked, strict=True):
-            r["n_params"] = t.n_params
-        _render.emit(rows, cols, "table", title=f"top trials by {objective}", digits=4)
-    best = outcome.best
-    if best is not None and outcome.best_test_accuracy is not None:
-        typer.echo(
-            f"best trial {best.number} on the test split: accuracy "
-            f"{outcome.best_test_accuracy:.4f}, loss {outcome.best_test_loss:.4f}"
-        )
+    summary(outcome, cfg, data=data)

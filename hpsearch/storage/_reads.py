@@ -39,6 +39,8 @@ def search_row(s: Session, search: SearchRef, *, url: str) -> SearchRow:
     """
     if isinstance(search, bool) or not isinstance(search, str | int):
         raise TypeError("`search` should be a search name (str) or id (int).")
+    if isinstance(search, str):
+        search = search.strip()  # names are stored stripped (create_search): look up the same way
     column = SearchRow.name if isinstance(search, str) else SearchRow.id
     row = s.scalar(select(SearchRow).where(column == search))
     if row is None:

@@ -80,6 +80,7 @@ class Storage(Reader):
             SearchExistsError: a search with this name exists.
             ValueError: empty/too long name, or objectives and directions that do not match.
         """
+        name = name.strip() if isinstance(name, str) else name  # looked up stripped too
         if not name or len(name) > 200:
             raise ValueError("The value of `name` should be a non-empty string of <= 200 chars.")
         if not objectives or len(objectives) != len(directions):
