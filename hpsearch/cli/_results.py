@@ -150,7 +150,11 @@ def predict(
     ] = None,
     input_path: Annotated[
         Path | None,
-        typer.Option("--input", help=".npz (array X, optional y) or .csv with a header."),
+        typer.Option(
+            "--input",
+            help=".npz (array X, optional y, columns by position) or .csv (columns matched by "
+            "header name; a first row of numbers only means no header: by position).",
+        ),
     ] = None,
     out: OutOpt = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
@@ -176,4 +180,5 @@ def predict(
     summary = f"labelled {len(rows)} samples with trial {p.number} of {p.search!r}"
     if p.accuracy is not None:
         summary += f"; accuracy against the file's labels {p.accuracy:.4f}"
-    typer.echo(summary, err=True)
+    summary += f"; columns matched by {p.matched_by}"
+    typer.echo(_render.printable(summary), err=True)

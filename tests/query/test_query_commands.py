@@ -392,6 +392,7 @@ def test_replay_save_then_predict_labels_like_training(search_db, tmp_path: Path
     accuracy = float(np.mean(got == data.y_dev))
     assert abs(accuracy - target.dev_accuracy) <= 1 / len(got) + 1e-12
     assert "accuracy against the file's labels" in after.stderr
+    assert "columns matched by position" in after.stderr  # an .npz has no column names
     best = cli(search_db, "predict", search_db.name, "--input", str(tmp_path / "dev.npz"))
     assert best.exit_code == 0 and best.stdout.startswith("row,label,class_index,confidence")
     bad = cli(search_db, "predict", search_db.name, "--input", str(tmp_path / "nope.csv"))
