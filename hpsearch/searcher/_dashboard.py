@@ -9,6 +9,8 @@ middleware that:
   sets the cookie and redirects to the same page without it, so the token leaves the address bar);
 - refuses every method but GET/HEAD with 405 and a one-line reason (the dashboard is read-only:
   notes, deletes and tells never reach a search);
+- serves the front page (``/``): every search with status, progress, running trials and best
+  value (:mod:`~hpsearch.searcher._dashboard_page`), linking to optuna-dashboard's pages;
 - makes polls live: optuna-dashboard's own trial cache (2-10 s) is skipped, since the storage
   re-reads only running and new trials itself, and its page polls every ``POLL_S`` seconds
   instead of 10.
@@ -135,9 +137,17 @@ class _Bundle:
 class Guard:
     """The middleware around optuna-dashboard's app (see the module docstring)."""
 
-    def __init__(self, app: Any, *, token: str | None, static_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        token: str | None,
+        static_dir: Path | None = None,
+        searches: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.app = app
         self.token = token
+        self.searches = searches
         self.bundle = _Bundle(static_dir) if static_dir is not None else None
 
     def __call__(self, environ: Environ, start: StartResponse) -> Iterable[bytes]:
@@ -153,6 +163,8 @@ class Guard:
             )
             return _reply(start, "405 Method Not Allowed", reason, [("Allow", "GET, HEAD")])
         path = environ.get("PATH_INFO", "")
+        if self.searches is not None and path in ("", "/", "/searches"):
+            return self._front_page(environ, start)
         if self.bundle is not None and path == "/static/bundle.js":
             return self.bundle.serve(environ, start)
         cache = getattr(self.app, "_inmemory_cache", None)
@@ -160,6 +172,22 @@ class Guard:
             with cache._trials_cache_lock:
                 cache._trials_last_fetched_at.clear()
         return self.app(environ, start)
+
+    def _front_page(self, environ: Environ, start: StartResponse) -> list[bytes]:
+        from hpsearch.searcher._dashboard_page import searches_page
+
+        assert self.searches is not None
+        body = searches_page(self.searches())
+        start(
+            "200 OK",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def _check_token(self, environ: Environ, start: StartResponse) -> list[bytes] | None:
         assert self.token is not None
@@ -183,16 +211,33 @@ class Guard:
         )
 
 
-def dashboard_app(storage: Any, *, token: str | None = None, refresh_s: float = 1.0) -> Guard:
+def dashboard_app(
+    storage: Any, *, token: str | None = None, refresh_s: float = 1.0, warm: bool = False
+) -> Guard:
     """The WSGI app: optuna-dashboard over a read-only view of an open
-    :class:`hpsearch.storage.Storage`, behind :class:`Guard` (``token`` None: no token check)."""
+    :class:`hpsearch.storage.Storage`, behind :class:`Guard` (``token`` None: no token check).
+    ``warm``: read every search in a background thread now, before the first page asks."""
     import optuna_dashboard
 
     from hpsearch.searcher._optuna_storage import HpsearchOptunaStorage
 
-    app = optuna_dashboard.wsgi(HpsearchOptunaStorage(storage, refresh_s=refresh_s))
+    view = HpsearchOptunaStorage(storage, refresh_s=refresh_s)
+    app = optuna_dashboard.wsgi(view)
     static = Path(optuna_dashboard.__file__).parent / "public"
-    return Guard(app, token=token, static_dir=static if (static / "bundle.js").exists() else None)
+    bundle = static if (static / "bundle.js").exists() else None
+    if warm:
+        threading.Thread(target=_quietly(view.warm), name="dashboard-warm", daemon=True).start()
+    return Guard(app, token=token, static_dir=bundle, searches=view.search_rows)
+
+
+def _quietly(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn`` for a background thread: a failure there is left for the first request to meet."""
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            fn()
+
+    return run
 
 
 def serve_dashboard(
@@ -218,7 +263,7 @@ def serve_dashboard(
     token = resolve_token(host, token_file)
     store = open_storage(url, purpose="read", create=False)
     try:
-        app = dashboard_app(store, token=token)
+        app = dashboard_app(store, token=token, warm=True)
         server = waitress.create_server(app, host=host, port=port, threads=threads, ident=None)
         shown = f"[{host}]" if ":" in host else host
         guard = "token required" if token else "loopback only, no token"

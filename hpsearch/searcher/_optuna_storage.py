@@ -14,8 +14,9 @@ Every write Optuna could make (create or delete a study, attributes, notes, ``te
 
 Live and cheap: finished trials are cached; a refresh (at most every ``refresh_s`` seconds per
 search) re-reads only the running trials, trials newer than the newest known, and trials that
-were running at the previous refresh. When the search's stored counts disagree with the cache
-(a resumed search, a retried trial), the whole search is read again.
+were running at the previous refresh (a retried trial is running again, so it is read with
+them). When the stored count shows trials the cache never saw, or fewer than it holds (a search
+deleted and created again), the whole search is read again.
 """
 
 from __future__ import annotations
@@ -86,17 +87,13 @@ class _Search:
     summary: SearchSummary
     config: SearchConfig | None
     metric: str
-    total: int | None
     trials: dict[int, FrozenTrial] = field(default_factory=dict)  # by trial id
     running: set[int] = field(default_factory=set)  # trial ids running at the last refresh
     max_number: int = -1
     best: FrozenTrial | None = None  # single objective: the best COMPLETE trial
-    counts: tuple[int, ...] = ()
+    ordered: list[FrozenTrial] | None = None  # c.trials by number, until a new one comes
+    place: dict[int, int] = field(default_factory=dict)  # trial id -> index in ordered
     read_at: float = -math.inf
-
-
-def _counts(s: SearchSummary) -> tuple[int, ...]:
-    return (s.n_trials, s.n_complete, s.n_pruned, s.n_failed, s.n_running)
 
 
 class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
@@ -156,6 +153,28 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
             system_attrs=self._system_attrs(s.id),
             study_id=s.id,
         )
+
+    def warm(self) -> None:
+        """Read every search once (the dashboard starts this in the background, so the first
+        page view finds the trials and curves cached)."""
+        for study_id in list(self._list()):
+            self._search(study_id)
+
+    def search_rows(self) -> list[dict[str, Any]]:
+        """Every search for the front page: id, name, status, done, total, running, best."""
+        return [
+            {
+                "id": s.id,
+                "name": s.name,
+                "status": _plain(s.status),
+                "done": s.n_complete + s.n_pruned + s.n_failed,
+                "total": self._total(s.id),
+                "running": s.n_running,
+                "best": s.best_value,
+                "directions": list(s.directions),
+            }
+            for s in self._list().values()
+        ]
 
     def _search_meta(self, search_id: int) -> tuple[int | None, list[str]]:
         """(planned trials, objective names) of a search: read once, they never change."""
@@ -220,25 +239,24 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
             summary=summary,
             config=config,
             metric=metric,
-            total=self._total(summary.id),
         )
 
     def _refresh(self, c: _Search) -> None:
-        self._summaries_at = -math.inf
-        summary = self._summary(c.summary.id)
-        c.summary = summary
+        self._summaries_at = -math.inf  # counts read before the trials: never newer than them
+        summary = c.summary = self._summary(c.summary.id)
         sid = summary.id
-        if c.counts and len(c.trials) > summary.n_trials:
+        if len(c.trials) > summary.n_trials:
             c.trials.clear()  # trials were removed (a search deleted and created again)
         if not c.trials:
-            records = self._store.trials(sid)
+            self._keep(c, self._store.trials(sid), full=True)
         else:
             by_id: dict[int, TrialRecord] = {}
-            wanted = {t.number for t in c.trials.values() if t._trial_id in c.running}
-            for r in self._store.trials(sid, states=[TrialState.RUNNING]):
-                by_id[r.id] = r
-                wanted.discard(r.number)
-            if c.max_number >= 0:
+            wanted = {c.trials[tid].number for tid in c.running}
+            if c.running or summary.n_running:
+                for r in self._store.trials(sid, states=[TrialState.RUNNING]):
+                    by_id[r.id] = r  # a retried trial comes back here too
+                    wanted.discard(r.number)
+            if summary.n_trials > len(c.trials):  # new trials (numbers grow)
                 for r in self._store.query_trials(sid, where=[f"number > {c.max_number}"]):
                     by_id[r.id] = r
                     wanted.discard(r.number)
@@ -248,32 +266,29 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
                 except TrialNotFoundError:
                     continue
                 by_id[r.id] = r
-            records = list(by_id.values())
-        self._keep(c, records)
-        c.counts = _counts(summary)
-        if self._cached_counts(c) != c.counts:  # the stored trials changed under the cache
-            c.trials.clear()
-            self._keep(c, self._store.trials(sid))
+            self._keep(c, list(by_id.values()), full=False)
+            if len(c.trials) < summary.n_trials:  # still missing some: read everything again
+                c.trials.clear()
+                self._keep(c, self._store.trials(sid), full=True)
         c.read_at = time.monotonic()
 
-    def _keep(self, c: _Search, records: list[TrialRecord]) -> None:
-        """Cache trials just read; the best complete one is kept up to date as they come."""
-        if not c.trials:
-            c.best = None
+    def _keep(self, c: _Search, records: list[TrialRecord], *, full: bool) -> None:
+        """Cache trials just read (all of them, or every running one plus the new and the
+        just finished); the best complete one is kept up to date as they come."""
+        if full:
+            c.best, c.max_number, c.ordered = None, -1, None
+        single = len(c.summary.directions) == 1
         for r in records:
+            known = r.id in c.trials
             t = c.trials[r.id] = self._frozen_trial(c, r)
             c.max_number = max(c.max_number, r.number)
-            single = len(c.summary.directions) == 1
             if t.state == OptunaState.COMPLETE and single and _better(c, t, c.best):
                 c.best = t
-        c.running = {tid for tid, t in c.trials.items() if t.state == OptunaState.RUNNING}
-
-    @staticmethod
-    def _cached_counts(c: _Search) -> tuple[int, ...]:
-        states = [t.user_attrs.get("hpsearch_state") for t in c.trials.values()]
-        n = [states.count(s.value) for s in TrialState]
-        by = dict(zip([s.value for s in TrialState], n, strict=True))
-        return (len(states), by["complete"], by["pruned"], by["failed"], by["running"])
+            if c.ordered is not None and known:  # same place by number
+                c.ordered[c.place[r.id]] = t
+            else:
+                c.ordered = None
+        c.running = {r.id for r in records if r.state == TrialState.RUNNING}
 
     def _frozen_trial(self, c: _Search, t: TrialRecord) -> FrozenTrial:
         values = list(t.values) if t.values else None
@@ -330,7 +345,10 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
     ) -> list[FrozenTrial]:
         c = self._search(study_id)
         with self._lock:
-            trials = sorted(c.trials.values(), key=lambda t: t.number)
+            if c.ordered is None:
+                c.ordered = sorted(c.trials.values(), key=lambda t: t.number)
+                c.place = {t._trial_id: i for i, t in enumerate(c.ordered)}
+            trials = list(c.ordered)
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials

@@ -64,11 +64,20 @@ def shot(pg, name: str) -> None:
 
 def test_lists_a_running_search_and_its_progress(serve, page):
     base = serve().base
-    page.goto(base + "/")
+    page.goto(base + "/")  # hpsearch's front page: status, progress, running, best value
+    row = page.locator("tr", has_text=stored.SINGLE)
+    cells = row.locator("td").all_inner_texts()
+    assert cells[:5] == [stored.SINGLE, "running", "5 / 6", "1", "0.270728"], cells
+    assert page.locator("tr", has_text=stored.MULTI).locator("td").nth(1).inner_text() == (
+        "finished"
+    )
+    shot(page, "front")
+    page.goto(base + "/dashboard")  # optuna-dashboard's own list
     page.get_by_text(stored.SINGLE).first.wait_for()
     page.get_by_text(stored.MULTI).first.wait_for()
     shot(page, "list")
-    page.get_by_text(stored.SINGLE).first.click()
+    page.goto(base + "/")
+    page.get_by_role("link", name=stored.SINGLE).click()
     page.wait_for_url("**/dashboard/studies/1")
     table = page.locator("table", has_text="progress")
     table.wait_for()
