@@ -222,7 +222,8 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
         with self._lock:
             summary = self._summary(study_id)
             cached = self._searches.get(study_id)
-            if cached is None:
+            if cached is None or cached.summary.created_at != summary.created_at:
+                self._meta.pop(study_id, None)  # a new search under a reused id
                 cached = self._searches[study_id] = self._new_cache(summary)
             if time.monotonic() - cached.read_at >= self._refresh_s:
                 self._refresh(cached)

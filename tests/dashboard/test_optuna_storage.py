@@ -13,12 +13,24 @@ from hpsearch.storage import TrialOutcome, TrialState, open_storage
 from tests.dashboard import stored
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = open_storage(f"sqlite:///{tmp_path / 'r.db'}")
-    stored.fill(s)
-    yield s
-    s.close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url, cleanup = f"sqlite:///{tmp_path / 'r.db'}", None
+    else:
+        from tests.pg_util import SKIP_REASON, create_database, drop_database, postgres_server_url
+
+        if postgres_server_url() is None:
+            pytest.skip(SKIP_REASON)
+        url, cleanup = create_database(), drop_database
+    s = open_storage(url)
+    try:
+        stored.fill(s)
+        yield s
+    finally:
+        s.close()
+        if cleanup is not None:
+            cleanup(url)
 
 
 def test_load_study_maps_searches_and_trials(store):
@@ -96,3 +108,20 @@ def test_refresh_reads_new_and_unfinished_trials_only(store, monkeypatch):
     assert ostore.get_best_trial(sid).number == 5
     study = ostore.get_all_studies()[0]
     assert study.user_attrs["progress"] == "7/6" and study.user_attrs["running"] == 1
+
+
+def test_a_retried_trial_and_a_recreated_search_are_read_again(store):
+    ostore = HpsearchOptunaStorage(store, refresh_s=0.0)
+    sid = ostore.get_study_id_from_name(stored.SINGLE)
+    assert ostore.get_all_trials(sid)[3].state == OS.FAIL
+    tid = store.start_trial(stored.SINGLE, 3, {"learning_rate": 0.004}, attempt=2)  # a retry
+    trials = ostore.get_all_trials(sid)
+    assert trials[3]._trial_id == tid and trials[3].state == OS.RUNNING
+    assert trials[3].intermediate_values == {}  # a new attempt starts a new curve
+    assert trials[3].user_attrs["attempt"] == 2
+    store.delete_search(stored.MULTI)
+    stored.create(store, stored.MULTI, objectives=("dev_loss",), trials=2)
+    stored.add_trial(store, stored.MULTI, 0)
+    new_id = ostore.get_study_id_from_name(stored.MULTI)
+    assert [t.number for t in ostore.get_all_trials(new_id)] == [0]
+    assert len(ostore.get_study_directions(new_id)) == 1
