@@ -156,3 +156,35 @@ def test_command_refuses_other_addresses_without_token_and_masks_passwords(resul
     proc = _cli("--storage", bad, "--port", "0")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode in (1, 2) and "hunter2" not in err and err.startswith("error:")
+
+
+def test_the_start_line_and_pages_never_show_the_password():
+    from sqlalchemy.engine import make_url
+
+    from hpsearch.storage import open_storage
+    from tests.pg_util import SKIP_REASON, create_database, drop_database, postgres_server_url
+
+    if postgres_server_url() is None:
+        pytest.skip(SKIP_REASON)
+    url = create_database()
+    try:
+        store = open_storage(url)
+        stored.fill(store)
+        store.close()
+        secret = "hunter2-not-shown"  # the test server trusts loopback: any password works
+        with_pw = make_url(url).set(password=secret).render_as_string(hide_password=False)
+        proc = _cli("--storage", with_pw, "--port", "0")
+        try:
+            line = proc.stderr.readline()
+            assert ":***@" in line and secret not in line, line
+            port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+            for path in ("/", "/api/studies", "/api/studies/1", "/api/meta"):
+                status, _, body = fetch(f"http://127.0.0.1:{port}{path}")
+                assert status == 200 and secret.encode() not in body, path
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=15)
+        finally:
+            proc.kill()
+        assert secret not in err
+    finally:
+        drop_database(url)
