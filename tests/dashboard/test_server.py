@@ -188,3 +188,25 @@ def test_the_start_line_and_pages_never_show_the_password():
         assert secret not in err
     finally:
         drop_database(url)
+
+
+def test_front_page_escapes_names_and_shows_progress():
+    from hpsearch.searcher._dashboard_page import searches_page
+
+    page = searches_page(
+        [
+            {
+                "id": 3,
+                "name": "<script>alert(1)</script>",
+                "status": "running",
+                "done": 4,
+                "total": 10,
+                "running": 2,
+                "best": float("nan"),
+                "directions": ["maximize"],
+            }
+        ]
+    ).decode()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "4 / 10" in page and ">nan<" in page and 'href="/dashboard/studies/3"' in page
+    assert "no searches" in searches_page([]).decode()
