@@ -18,8 +18,14 @@ from hpsearch.errors import UserInputError
 
 # the processes a local Ray cannot run without, as Ray names them in its node's process table
 _VITAL = ("gcs_server", "raylet")
-# the raylet's agents, by a piece of their command line: the raylet exits when one dies
-_AGENTS = {"dashboard/agent.py": "ray::DashboardAgent", "runtime_env/agent": "ray::RuntimeEnvAgent"}
+# the raylet's agents, by a piece of their command line (Ray renames them once started): the
+# raylet exits when one dies
+_AGENTS = {
+    "ray::DashboardAgent": "ray::DashboardAgent",
+    "dashboard/agent.py": "ray::DashboardAgent",
+    "ray::RuntimeEnvAgent": "ray::RuntimeEnvAgent",
+    "runtime_env/agent": "ray::RuntimeEnvAgent",
+}
 
 
 @dataclass
@@ -27,6 +33,7 @@ class LocalRay:
     """The pids of the local Ray's vital processes, by name."""
 
     pids: dict[str, int]
+    _next_scan: float = 0.0
 
     @classmethod
     def started_here(cls) -> LocalRay | None:
@@ -45,18 +52,22 @@ class LocalRay:
         return cls(pids)
 
     def dead(self) -> str | None:
-        """What died ("the local Ray's raylet (pid 123) died"), else None."""
+        """What was found dead ("the local Ray's raylet (pid 123) died"), else None."""
         self._find_agents()
-        for name, pid in self.pids.items():
-            if not _alive(pid):
-                return f"the local Ray's {name} (pid {pid}) died"
-        return None
+        # all those found dead: several at once went down together, which one first is unknown
+        dead = [f"{name} (pid {pid})" for name, pid in self.pids.items() if not _alive(pid)]
+        if not dead:
+            return None
+        return f"the local Ray's {' and '.join(dead)} died"
 
     def _find_agents(self) -> None:
         """Add the raylet's agents once they are up (the raylet starts them after itself)."""
         raylet = self.pids.get("raylet")
         if raylet is None or all(a in self.pids for a in _AGENTS.values()):
             return
+        if time.monotonic() < self._next_scan:  # a look through /proc at most once a second
+            return
+        self._next_scan = time.monotonic() + 1.0
         for pid in _children(raylet):
             cmdline = _cmdline(pid)
             for piece, name in _AGENTS.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -16,6 +17,7 @@ import ray
 from sqlalchemy.engine import make_url
 
 from hpsearch.errors import UserInputError
+from hpsearch.searcher import _watchdog
 from hpsearch.searcher._config import SearchConfig, load_search_data
 from hpsearch.searcher._driver import Driver
 from hpsearch.searcher._local_ray import JoinedCluster, LocalRay, check_cpus
@@ -33,6 +35,7 @@ from hpsearch.storage import (
     DatabaseLostError,
     DatabaseUnavailableError,
     FailReason,
+    LeaseHolder,
     SearchStatus,
     Storage,
     StorageError,
@@ -181,9 +184,20 @@ def run_search(
     with ray_session(address) as ray_watch:
         check_cpus(config.search.cpus_per_trial)
         driver.prepare(resume=resume)
+        pipe = None
         if ray_watch is not None:
             driver.health = ray_watch.dead
-        status, test = _drive(driver, config, storage, progress)
+            pipe = _watchdog.start(
+                url=storage._url.render_as_string(hide_password=False),  # never on a command line
+                search_id=driver.recorder.search_id,
+                name=config.search.name,
+                holder=dataclasses.asdict(LeaseHolder.current()),
+                ray_pids=getattr(ray_watch, "pids", {}),
+            )
+        try:
+            status, test = _drive(driver, config, storage, progress)
+        finally:
+            _watchdog.done(pipe)  # this driver recorded its own end
     search_id = driver.recorder.search_id
     trials = storage.trials(search_id)
     best = None
