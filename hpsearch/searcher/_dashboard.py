@@ -264,7 +264,12 @@ def serve_dashboard(
     store = open_storage(url, purpose="read", create=False)
     try:
         app = dashboard_app(store, token=token, warm=True)
-        server = waitress.create_server(app, host=host, port=port, threads=threads, ident=None)
+        try:
+            server = waitress.create_server(app, host=host, port=port, threads=threads, ident=None)
+        except OSError as e:  # in use, not an address of this machine, no permission
+            raise DashboardError(
+                f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e})", field="port"
+            ) from None
         shown = f"[{host}]" if ":" in host else host
         guard = "token required" if token else "loopback only, no token"
         say(

@@ -210,3 +210,19 @@ def test_front_page_escapes_names_and_shows_progress():
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "4 / 10" in page and ">nan<" in page and 'href="/dashboard/studies/3"' in page
     assert "no searches" in searches_page([]).decode()
+
+
+def test_a_port_in_use_is_one_error_line(results):
+    import socket
+
+    url, _ = results
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _cli("--storage", url, "--port", str(port))
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        f"error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    ]
