@@ -147,3 +147,24 @@ def test_a_request_without_the_token_is_refused(serve, browser):
         shot(pg, "token")
     finally:
         context.close()
+
+
+def test_deleting_from_the_page_is_refused_and_the_search_stays(serve, browser):
+    served = serve()
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    refused: list[int] = []
+    pg.on("response", lambda r: refused.append(r.status) if r.request.method != "GET" else None)
+    try:
+        pg.goto(served.base + "/dashboard")
+        card = pg.locator(".MuiCard-root", has_text=stored.SINGLE)
+        card.locator("button").last.click()  # the bin icon
+        pg.get_by_role("button", name="Yes").click()
+        pg.get_by_text("Failed to delete study").wait_for(timeout=10000)
+        shot(pg, "delete-refused")
+    finally:
+        context.close()
+    assert refused == [405] and errors == []
+    assert served.store.get_search(stored.SINGLE).name == stored.SINGLE
