@@ -17,7 +17,8 @@ def _fmt_s(seconds: float | None) -> str:
 
 
 class Progress:
-    """Trials done/total, running, pruned, failed, best so far, elapsed and ETA.
+    """Trials done/total and how many of them trained to the end (complete: not pruned, not
+    failed), running, pruned, failed, best so far, elapsed and ETA.
 
     ``running`` counts the trials in flight (handed to a worker and not ended yet); of those,
     ``starting`` have not yet been picked up by their worker, and the line says how many.
@@ -64,7 +65,8 @@ class Progress:
         best_s = "-" if best is None else f"{best:.4g}"
         running_s = f"{running} ({starting} starting)" if starting else f"{running}"
         return (
-            f"trials {done}/{self._total}  running {running_s}  "
+            f"trials {done}/{self._total} ({counts.get('complete', 0)} trained to the end)  "
+            f"running {running_s}  "
             f"pruned {counts.get('pruned', 0)}  failed {counts.get('failed', 0)}  "
             f"best {best_s}  elapsed {_fmt_s(elapsed)}  eta {_fmt_s(eta)}"
         )

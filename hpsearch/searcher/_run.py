@@ -29,6 +29,7 @@ from hpsearch.searcher._outcome import (
     SearchOutcome,
     SearchStopped,
 )
+from hpsearch.searcher._preflight import preflight
 from hpsearch.searcher._progress import Progress
 from hpsearch.storage import (
     BadDatabaseURLError,
@@ -175,6 +176,7 @@ def run_search(
         UserInputError: ``search.cpus_per_trial`` beyond every node, a changed definition.
     """
     _refuse_memory_database(storage)
+    preflight(config)  # the same refusals as `validate` for Python callers (missing packages...)
     validate_optuna_settings(config)
     data = data if data is not None else load_search_data(config)
     progress = progress or Progress(quiet=True)
