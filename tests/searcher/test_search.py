@@ -124,7 +124,9 @@ def test_progress_counts_every_trial_in_flight(ray_local, tmp_path: Path) -> Non
     stream = io.StringIO()
     cfg = config(name="progress-test", trials=5, sampler="random", sampler_options={})
     run_search(cfg, open_storage(db_url(tmp_path)), progress=Progress(stream=stream, live=False))
-    lines = re.findall(r"trials (\d+)/5  running (\d+)", stream.getvalue())
+    lines = re.findall(
+        r"trials (\d+)/5 \(\d+ trained to the end\)  running (\d+)", stream.getvalue()
+    )
     assert [int(done) for done, _ in lines] == [0, 1, 2, 3, 4, 5]
     # while trials remain to launch, both workers have one
     assert [int(running) for done, running in lines if 1 <= int(done) <= 3] == [2, 2, 2]
