@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from hpsearch.errors import UserInputError
+from hpsearch.errors import HpsearchError, UserInputError
 
 ENV_TOKEN = "HPSEARCH_DASHBOARD_TOKEN"
 COOKIE = "hpsearch_token"
@@ -47,6 +47,11 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 class DashboardError(UserInputError):
     """A dashboard flag that cannot be used (address without a token, unreadable token file)."""
+
+
+def one_line(e: BaseException) -> str:
+    """An error's message on one line."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def is_loopback(host: str) -> bool:
@@ -164,7 +169,10 @@ class Guard:
             return _reply(start, "405 Method Not Allowed", reason, [("Allow", "GET, HEAD")])
         path = environ.get("PATH_INFO", "")
         if self.searches is not None and path in ("", "/", "/searches"):
-            return self._front_page(environ, start)
+            try:
+                return self._front_page(environ, start)
+            except HpsearchError as e:  # the database went away: say so, keep serving
+                return _reply(start, "503 Service Unavailable", one_line(e), [("Retry-After", "5")])
         if self.bundle is not None and path == "/static/bundle.js":
             return self.bundle.serve(environ, start)
         cache = getattr(self.app, "_inmemory_cache", None)
@@ -222,12 +230,37 @@ def dashboard_app(
     from hpsearch.searcher._optuna_storage import HpsearchOptunaStorage
 
     view = HpsearchOptunaStorage(storage, refresh_s=refresh_s)
+    _unavailable_as_503(view)
     app = optuna_dashboard.wsgi(view)
     static = Path(optuna_dashboard.__file__).parent / "public"
     bundle = static if (static / "bundle.js").exists() else None
     if warm:
         threading.Thread(target=_quietly(view.warm), name="dashboard-warm", daemon=True).start()
     return Guard(app, token=token, static_dir=bundle, searches=view.search_rows)
+
+
+_READS = (
+    "get_all_studies get_all_trials get_trial get_best_trial get_study_id_from_name "
+    "get_study_name_from_id get_study_directions get_study_user_attrs get_study_system_attrs "
+    "get_trial_id_from_study_id_trial_number"
+)
+
+
+def _unavailable_as_503(view: Any) -> None:
+    """An unreachable database answers 503 with its one-line reason (optuna-dashboard turns any
+    other error into a bare 500), and the server keeps serving until it comes back."""
+    import bottle
+
+    for name in _READS.split():
+        method = getattr(view, name)
+
+        def wrapped(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            try:
+                return _method(*args, **kwargs)
+            except HpsearchError as e:
+                raise bottle.HTTPError(503, one_line(e)) from None
+
+        setattr(view, name, wrapped)
 
 
 def _quietly(fn: Callable[[], None]) -> Callable[[], None]:

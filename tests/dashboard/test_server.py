@@ -226,3 +226,45 @@ def test_a_port_in_use_is_one_error_line(results):
     assert err.strip().splitlines() == [
         f"error: --port {port}: cannot listen on 127.0.0.1:{port} (Address already in use)"
     ]
+
+
+def test_an_unreachable_database_is_503_with_the_reason_and_serving_goes_on(results):
+    import io
+
+    from hpsearch.searcher._dashboard import dashboard_app
+    from hpsearch.storage import DatabaseUnavailableError, open_storage
+
+    url, _ = results
+    reader = open_storage(url, purpose="read", create=False)
+    app = dashboard_app(reader, refresh_s=0.0)
+    real = reader.list_searches
+
+    def call(path: str) -> tuple[str, bytes]:
+        got: list[str] = []
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8080",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(),
+            "wsgi.errors": io.StringIO(),
+        }
+        body = b"".join(app(environ, lambda status, headers, exc=None: got.append(status)))
+        return got[0], body
+
+    def down():
+        raise DatabaseUnavailableError("database postgresql://u:***@db/x unavailable after 6 tries")
+
+    try:
+        reader.list_searches = down
+        status, body = call("/api/studies")
+        assert status.startswith("503") and b"unavailable after 6 tries" in body
+        status, body = call("/")
+        assert status.startswith("503") and b"unavailable after 6 tries" in body
+        reader.list_searches = real  # it came back
+        status, body = call("/api/studies")
+        assert status.startswith("200") and stored.SINGLE.encode() in body
+    finally:
+        reader.close()
