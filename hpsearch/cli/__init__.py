@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from hpsearch.cli import _db, _query, _results, _search, _train  # noqa: F401 - register commands
+from hpsearch.cli import _dashboard, _db, _query, _results, _search, _train  # noqa: F401
 from hpsearch.cli._app import EXIT_INTERRUPTED, app
 
 __all__ = ["app", "main"]

@@ -174,7 +174,6 @@ def package_source() -> str:
 def test_every_hpsearch_command_and_flag_exists_in_the_cli() -> None:
     import typer
 
-    import hpsearch.cli._dashboard  # noqa: F401 - `dashboard`, until hpsearch.cli imports it
     from hpsearch.cli import app
 
     root = typer.main.get_command(app)

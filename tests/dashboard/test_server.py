@@ -108,15 +108,7 @@ def test_read_only_and_live(serve):
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.Popen:
-    code = (
-        "import sys, hpsearch.searcher as s\n"
-        "from hpsearch.searcher._dashboard import serve_dashboard\n"
-        "s.serve_dashboard = serve_dashboard  # until the lazy table names it\n"
-        "import hpsearch.cli._dashboard\n"
-        "from hpsearch.cli import main\n"
-        "sys.argv = ['hpsearch', *sys.argv[1:]]\n"
-        "main()\n"
-    )
+    code = "import sys\nfrom hpsearch.cli import main\nsys.argv[0] = 'hpsearch'\nmain()\n"
     return subprocess.Popen(
         [sys.executable, "-c", code, "dashboard", *args],
         stdout=subprocess.PIPE,
