@@ -55,11 +55,12 @@ def report(
     name: NameArg,
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
     storage: StorageOpt = None,
-    top: Annotated[int, typer.Option("--top", help="Trials in the curves and the table.")] = 5,
+    top: Annotated[int, typer.Option("--top", help="Top trials (table, thick curves).")] = 5,
     evaluator: EvaluatorOpt = "fanova",
 ) -> None:
-    """Write one self-contained HTML report (opens offline): history, parallel coordinates,
-    importances, learning curves, bias/variance map and the top trials."""
+    """Write one self-contained HTML report (opens offline): history, Pareto front (several
+    objectives), parallel coordinates, importances, every trial's learning curve, bias/variance
+    map, the top trials and a sortable table of all trials."""
     import warnings
 
     from hpsearch.searcher import build_report

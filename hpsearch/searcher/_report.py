@@ -1,32 +1,57 @@
 """``hpsearch report``: one self-contained HTML page about a search, readable offline.
 
-Plots are plotly figures; plotly.js is inlined once at the top of the page (no CDN, no network).
-Optuna draws the optimisation history and the parallel coordinates from the study rebuilt in
-memory; importances come from Optuna's evaluator (see :mod:`hpsearch.searcher._analysis`); the
-learning curves and the bias/variance map are drawn from our own tables.
+Every section has one heading and an id (a contents list at the top links them). Plots are
+plotly figures (:mod:`hpsearch.searcher._report_plots`); plotly.js is inlined ONCE, in one script
+tag at the top of the page, and no figure carries another copy (no CDN, no network). Tables come
+from :mod:`hpsearch.searcher._report_tables`; the table of all trials sorts by clicking a header.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from datetime import UTC, datetime
 from typing import Any
 
-from hpsearch.searcher._analysis import StoredStudy, load_study, param_importances
-from hpsearch.searcher._names import user_name, user_settings
+from hpsearch.searcher import _report_plots as plots
+from hpsearch.searcher._analysis import StoredStudy, load_study
+from hpsearch.searcher._names import user_settings
+from hpsearch.searcher._report_tables import (
+    SORT_SCRIPT,
+    all_trials_table,
+    fmt,
+    pareto_table,
+    top_table,
+)
 from hpsearch.storage import Storage, TrialRecord, TrialState
 
-# (div id, title): every section of the page, in order; tests look for each.
+# (div id, title): the sections every report has, in order; tests look for each. A search with
+# several objectives also has a Pareto front section (PARETO) after the summary.
 SECTIONS = (
     ("history", "Optimisation history"),
     ("parallel", "Parallel coordinates"),
     ("importance", "Hyperparameter importance"),
-    ("curves", "Learning curves of the top trials"),
+    ("curves", "Learning curves of every trial"),
     ("bias-variance", "Bias / variance map"),
     ("top-trials", "Top trials"),
+    ("all-trials", "All trials"),
 )
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+SUMMARY = ("summary", "Summary")
+PARETO = ("pareto-scatter", "Pareto front")
+IMPORTANCE_MIN_TRIALS = 20  # below this many complete trials, importances get a caveat
+_CSS = (
+    "body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}"
+    "table{border-collapse:collapse;font-size:13px}"
+    "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
+    "th{background:#eee}section{margin-bottom:2em}"
+    "table.sortable th{cursor:pointer;user-select:none}"
+    "th[aria-sort=ascending]::after{content:' \\25B2'}"
+    "th[aria-sort=descending]::after{content:' \\25BC'}"
+    "tr.pruned td:nth-child(2){color:#ff7f0e}tr.failed td:nth-child(2){color:#d62728}"
+    "td.error{text-align:left;max-width:28em;overflow:hidden;text-overflow:ellipsis;"
+    "white-space:nowrap}"
+    ".caveat{background:#fff4e0;border-left:4px solid #ff7f0e;padding:.4em .8em}"
+    "nav ul{columns:2;font-size:14px}"
+)
 
 
 def build_report(
@@ -37,8 +62,6 @@ def build_report(
     Raises:
         SearchNotFoundError: no such search.
     """
-    import plotly.graph_objects as go
-
     from hpsearch import dev_noise, pareto_front, ranked, split_sizes
 
     stored = load_study(storage, search)
@@ -48,52 +71,77 @@ def build_report(
     top_trials = order[:top]
     sizes = split_sizes(record)
     noise = dev_noise(order, sizes.dev if sizes else None)
+    drawable = plots.curve_order(stored.trials, order)
+    drawn = drawable[: plots.MAX_CURVES]
     figures: dict[str, Any] = {
-        "history": _history(stored, objective),
-        "parallel": _parallel(stored, objective),
-        "importance": _importance(stored, evaluator),
-        "curves": _curves(storage, top_trials),
-        "bias-variance": _bias_variance(stored.trials, objective),
+        "history": plots.history(stored, objective),
+        "parallel": plots.parallel(stored, objective),
+        "importance": plots.importance(stored, evaluator),
+        "curves": plots.curves(storage, drawn, {t.number for t in top_trials}),
+        "bias-variance": plots.bias_variance(stored.trials, objective),
     }
-    parts = [_head(record.name), _summary(stored, top_trials), _noise(noise, sizes)]
+    notes = {
+        "importance": _importance_caveat(stored),
+        "curves": _curves_note(len(drawn), len(drawable), len(top_trials)),
+    }
+    sections: list[tuple[str, str, str]] = [
+        (*SUMMARY, _summary(stored, top_trials) + _noise(noise, sizes))
+    ]
     if len(record.objectives) > 1:
         front = pareto_front(stored.trials, record.directions)
-        parts.append(_pareto(front, record.objectives, record.directions))
-    first = True
+        title = f"{PARETO[1]}: {len(front)} trial(s) no other trial beats on every objective"
+        scatter = plots.pareto_scatter(
+            stored.trials, front, record.objectives, tuple(record.directions)
+        )
+        body = _figure(scatter, PARETO[0])
+        body += pareto_table(front, record.objectives, record.directions)
+        sections.append((PARETO[0], title, body))
     for div_id, title in SECTIONS:
-        parts.append(f'<section><h2 id="{div_id}-title">{html.escape(title)}</h2>')
         if div_id == "top-trials":
-            parts.append(_table(top_trials, objective, div_id))
+            body = top_table(top_trials, objective, div_id)
+        elif div_id == "all-trials":
+            body = "<p>Click a column header to sort; click again to reverse.</p>"
+            body += all_trials_table(stored.trials, record.objectives, div_id)
         else:
-            fig = figures[div_id]
-            if isinstance(fig, str):  # a note instead of a plot (too few trials ...)
-                fig = _empty_figure(go, fig)
-            fig.update_layout(template="plotly_white", height=460, margin={"t": 40})
-            parts.append(
-                fig.to_html(
-                    full_html=False,
-                    include_plotlyjs=first,  # the whole plotly.js bundle, inline, once
-                    div_id=div_id,
-                    config={"displaylogo": False},
-                )
-            )
-            first = False
-        parts.append("</section>")
-    parts.append("</body></html>")
+            body = notes.get(div_id, "") + _figure(figures[div_id], div_id)
+        sections.append((div_id, title, body))
+    parts = [_head(record.name, sections)]
+    for div_id, title, body in sections:
+        parts.append(
+            f'<section id="{div_id}-section"><h2 id="{div_id}-title">{html.escape(title)}</h2>'
+            f"{body}</section>"
+        )
+    parts += [SORT_SCRIPT, "</body></html>"]
     return "\n".join(parts)
 
 
-def _head(name: str) -> str:
+def _figure(fig: Any, div_id: str) -> str:
+    """A figure (or a note drawn as an empty figure) without its own copy of plotly.js."""
+    if isinstance(fig, str):  # a note instead of a plot (too few trials ...)
+        fig = plots.empty_figure(fig)
+    fig.update_layout(template="plotly_white", height=460, margin={"t": 40})
+    return fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,  # the one copy is in the page's head
+        div_id=div_id,
+        config={"displaylogo": False},
+    )
+
+
+def _head(name: str, sections: list[tuple[str, str, str]]) -> str:
+    from plotly.offline import get_plotlyjs
+
     title = html.escape(f"hpsearch report: {name}")
+    contents = "".join(
+        f'<li><a href="#{div_id}-section">{html.escape(t)}</a></li>' for div_id, t, _ in sections
+    )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{title}</title><style>"
-        "body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}"
-        "table{border-collapse:collapse;font-size:13px}"
-        "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
-        "th{background:#eee}section{margin-bottom:2em}"
-        "</style></head><body>"
-        f"<h1>{title}</h1>"
+        f"<title>{title}</title><style>{_CSS}</style>"
+        "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
+        f"<script>{get_plotlyjs()}</script>"  # the whole plotly.js bundle, inline, once
+        f"</head><body><h1>{title}</h1>"
+        f'<nav id="contents"><ul>{contents}</ul></nav>'
     )
 
 
@@ -110,10 +158,10 @@ def _summary(stored: StoredStudy, top: list[TrialRecord]) -> str:
     ]
     if best is not None:
         shown = user_settings(best.params)  # older searches stored trainer fields (lambd)
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items()))
+        params = ", ".join(f"{k}={fmt(v)}" for k, v in sorted(shown.items()))
         lines.append(
             f"best trial <b>{best.number}</b>: {html.escape(r.objectives[0])} = "
-            f"<b>{_fmt(best.value)}</b>; {html.escape(params)}"
+            f"<b>{fmt(best.value)}</b>; {html.escape(params)}"
         )
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines.append(f"<small>generated {made}; opens offline (plotly.js is inlined)</small>")
@@ -129,200 +177,26 @@ def _noise(noise: Any, sizes: Any) -> str:
     return '<p id="dev-noise">' + "<br>".join(lines) + "</p>"
 
 
-def _pareto(front: list[TrialRecord], objectives: tuple[str, ...], directions: Any) -> str:
-    """The Pareto front as a table: each trial with every objective and its settings."""
-    names = sorted({k for t in front for k in user_settings(t.params)})
-    head = ["#", *(f"{o} ({d})" for o, d in zip(objectives, directions, strict=True)), *names]
-    rows = ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
-    for t in front:
-        shown = user_settings(t.params)
-        cells = [t.number, *t.values, *(shown.get(n) for n in names)]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
-    title = f"Pareto front: {len(front)} trial(s) no other trial beats on every objective"
+def _importance_caveat(stored: StoredStudy) -> str:
+    """A warning above importances computed from fewer than about 20 complete trials."""
+    n = sum(t.state == TrialState.COMPLETE and plots.finite(t.value) for t in stored.trials)
+    if n >= IMPORTANCE_MIN_TRIALS:
+        return ""
     return (
-        f'<section><h2 id="pareto-front-title">{html.escape(title)}</h2>'
-        f'<div id="pareto-front"><table>{"".join(rows)}</table></div></section>'
+        f'<p class="caveat" id="importance-caveat">Computed from only {n} complete trial(s): '
+        f"with fewer than about {IMPORTANCE_MIN_TRIALS}, importances change a lot from one "
+        "search to the next. Read them as a hint, not a ranking.</p>"
     )
 
 
-def _history(stored: StoredStudy, objective: str) -> Any:
-    import optuna
-
-    if not _finished(stored):
-        return "no finished trial yet"
-    kwargs: dict[str, Any] = {"target_name": objective}
-    if len(stored.study.directions) > 1:
-        kwargs["target"] = lambda t: t.values[0]
-    return optuna.visualization.plot_optimization_history(stored.study, **kwargs)
-
-
-def _parallel(stored: StoredStudy, objective: str) -> Any:
-    import optuna
-
-    if not _finished(stored):
-        return "no finished trial yet"
-    kwargs: dict[str, Any] = {"target_name": objective}
-    if len(stored.study.directions) > 1:
-        kwargs["target"] = lambda t: t.values[0]
-    fig = optuna.visualization.plot_parallel_coordinate(stored.study, **kwargs)
-    for trace in fig.data:
-        for dimension in getattr(trace, "dimensions", None) or ():
-            dimension.label = user_name(dimension.label)  # lambd -> lambda
-    return fig
-
-
-def _importance(stored: StoredStudy, evaluator: str) -> Any:
-    import plotly.graph_objects as go
-
-    importances = param_importances(stored, evaluator=evaluator)
-    if not importances:
-        return "importance needs at least two complete trials with different objective values"
-    names = list(importances)[::-1]  # largest at the top of a horizontal bar chart
-    values = [importances[n] for n in names]
-    fig = go.Figure(
-        go.Bar(
-            x=values,
-            y=names,
-            orientation="h",
-            text=[f"{v:.2f}" for v in values],
-            marker_color="#1f77b4",
+def _curves_note(drawn: int, total: int, top: int) -> str:
+    text = (
+        "Dev solid, train dotted; colour by state (complete blue, pruned orange, failed red); "
+        f"the top {top} trial(s) drawn thicker. Click a state in the legend to hide or show it."
+    )
+    if drawn < total:
+        text += (
+            f" <b>{drawn} of {total} trials drawn</b> (the best complete trials first); "
+            "<code>hpsearch export --epochs</code> has every curve."
         )
-    )
-    fig.update_layout(xaxis_title=f"importance ({evaluator}, sums to 1)")
-    return fig
-
-
-def _curves(storage: Storage, top: list[TrialRecord]) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    if not top:
-        return "no complete trial yet"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
-    for i, t in enumerate(top):
-        epochs = storage.epochs(t.id)
-        color = _PALETTE[i % len(_PALETTE)]
-        x = [e.epoch for e in epochs]
-        for col, metric in ((1, "loss"), (2, "accuracy")):
-            for split, dash in (("train", "dash"), ("dev", "solid")):
-                fig.add_trace(
-                    go.Scatter(
-                        x=x,
-                        y=[_plot_value(getattr(e, f"{split}_{metric}")) for e in epochs],
-                        mode="lines",
-                        name=f"trial {t.number} {split}",
-                        legendgroup=f"trial {t.number}",
-                        showlegend=col == 1,
-                        line={"color": color, "dash": dash},
-                    ),
-                    row=1,
-                    col=col,
-                )
-    fig.update_xaxes(title_text="epoch")
-    return fig
-
-
-def _bias_variance(trials: list[TrialRecord], objective: str) -> Any:
-    import plotly.graph_objects as go
-
-    points = [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE
-        and _finite(t.train_accuracy)
-        and _finite(t.dev_accuracy)
-        and _finite(t.value)
-    ]
-    if not points:
-        return "no complete trial with train and dev accuracy yet"
-    train_err = [1 - t.train_accuracy for t in points]
-    dev_err = [1 - t.dev_accuracy for t in points]
-    top = max([*train_err, *dev_err, 0.05]) * 1.05
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=[0, top],
-            y=[0, top],
-            mode="lines",
-            line={"color": "#999", "dash": "dot"},
-            name="dev error = train error",
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=train_err,
-            y=dev_err,
-            mode="markers+text",
-            text=[str(t.number) for t in points],
-            textposition="top center",
-            marker={
-                "size": 11,
-                "color": [t.value for t in points],
-                "colorscale": "Viridis",
-                "showscale": True,
-                "colorbar": {"title": objective},
-            },
-            customdata=[[t.number, t.diagnosis or ""] for t in points],
-            hovertemplate="trial %{customdata[0]}<br>train error %{x:.3f}<br>"
-            "dev error %{y:.3f}<br>%{customdata[1]}<extra></extra>",
-            name="trials",
-        )
-    )
-    fig.update_layout(
-        xaxis_title="train error (avoidable bias, Bayes error taken as 0)",
-        yaxis_title="dev error (above the diagonal: variance)",
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return fig
-
-
-def _table(top: list[TrialRecord], objective: str, div_id: str) -> str:
-    if not top:
-        return f'<div id="{div_id}"><p>no complete trial yet</p></div>'
-    names = sorted({k for t in top for k in t.params})
-    head = ["#", objective, "train acc", "dev acc", "train loss", "dev loss", "epochs"]
-    head += [*names, "diagnosis"]
-    rows = ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
-    for t in top:
-        cells = [
-            t.number,
-            t.value,
-            t.train_accuracy,
-            t.dev_accuracy,
-            t.train_loss,
-            t.dev_loss,
-            t.epochs_run,
-            *(t.params.get(n) for n in names),
-            t.diagnosis,
-        ]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in cells) + "</tr>")
-    return f'<div id="{div_id}"><table>{"".join(rows)}</table></div>'
-
-
-def _empty_figure(go: Any, note: str) -> Any:
-    fig = go.Figure()
-    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return fig
-
-
-def _finished(stored: StoredStudy) -> bool:
-    return any(t.state.is_finished() and t.values for t in stored.study.get_trials(deepcopy=False))
-
-
-def _finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)
-
-
-def _plot_value(x: float | None) -> float | None:
-    return x if _finite(x) else None
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return f'<p id="curves-note">{text}</p>'
