@@ -71,18 +71,17 @@ def build_report(
     top_trials = order[:top]
     sizes = split_sizes(record)
     noise = dev_noise(order, sizes.dev if sizes else None)
-    drawable = plots.curve_order(stored.trials, order)
-    drawn = drawable[: plots.MAX_CURVES]
+    drawn = plots.curves_to_draw(stored.trials, order, plots.MAX_CURVES)
     figures: dict[str, Any] = {
         "history": plots.history(stored, objective),
         "parallel": plots.parallel(stored, objective),
         "importance": plots.importance(stored, evaluator),
-        "curves": plots.curves(storage, drawn, {t.number for t in top_trials}),
+        "curves": plots.curves(storage, drawn, {t.number for t in top_trials}, stored.trials),
         "bias-variance": plots.bias_variance(stored.trials, objective),
     }
     notes = {
         "importance": _importance_caveat(stored),
-        "curves": _curves_note(len(drawn), len(drawable), len(top_trials)),
+        "curves": _curves_note(drawn, len(stored.trials), len(top_trials)),
     }
     sections: list[tuple[str, str, str]] = [
         (*SUMMARY, _summary(stored, top_trials) + _noise(noise, sizes))
@@ -189,14 +188,16 @@ def _importance_caveat(stored: StoredStudy) -> str:
     )
 
 
-def _curves_note(drawn: int, total: int, top: int) -> str:
+def _curves_note(drawn: list[TrialRecord], total: int, top: int) -> str:
     text = (
         "Dev solid, train dotted; colour by state (complete blue, pruned orange, failed red); "
         f"the top {top} trial(s) drawn thicker. Click a state in the legend to hide or show it."
     )
-    if drawn < total:
+    if len(drawn) < total:
+        complete = sum(t.state == TrialState.COMPLETE for t in drawn)
         text += (
-            f" <b>{drawn} of {total} trials drawn</b> (the best complete trials first); "
-            "<code>hpsearch export --epochs</code> has every curve."
+            f" <b>{len(drawn)} of {total} trials drawn</b>: the best {complete} complete "
+            f"trial(s) and the first {len(drawn) - complete} of the others by number, in "
+            "proportion to their counts; <code>hpsearch export --epochs</code> has every curve."
         )
     return f'<p id="curves-note">{text}</p>'

@@ -75,16 +75,28 @@ def importance(stored: StoredStudy, evaluator: str) -> Any:
     return fig
 
 
-def curve_order(trials: list[TrialRecord], ranked: list[TrialRecord]) -> list[TrialRecord]:
-    """Which trials' curves are drawn first when there are too many: the ranked complete
-    trials best first, then every other trial by number."""
+def curves_to_draw(
+    trials: list[TrialRecord], ranked: list[TrialRecord], cap: int
+) -> list[TrialRecord]:
+    """Every trial when there are at most ``cap``; else a share of the cap for each kind in
+    proportion to its count: the best complete trials (ranked) and the other trials (pruned,
+    failed, running) by number, so pruned curves stay visible in a large search."""
     seen = {t.number for t in ranked}
-    return [*ranked, *sorted((t for t in trials if t.number not in seen), key=lambda t: t.number)]
+    rest = sorted((t for t in trials if t.number not in seen), key=lambda t: t.number)
+    total = len(ranked) + len(rest)
+    if total <= cap:
+        return [*ranked, *rest]
+    n_rest = min(len(rest), round(cap * len(rest) / total))
+    n_ranked = min(len(ranked), cap - n_rest)
+    return [*ranked[:n_ranked], *rest[: cap - n_ranked]]
 
 
-def curves(storage: Storage, drawn: list[TrialRecord], top: set[int]) -> Any:
+def curves(
+    storage: Storage, drawn: list[TrialRecord], top: set[int], trials: list[TrialRecord]
+) -> Any:
     """Dev (solid) and train (dotted) loss and accuracy per epoch of every trial in ``drawn``,
-    coloured by state; the trials in ``top`` drawn thicker. Loss on a log axis."""
+    coloured by state; the trials in ``top`` drawn thicker. Loss on a log axis. The legend
+    counts each state's curves (of how many ``trials`` when not all are drawn)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -94,12 +106,13 @@ def curves(storage: Storage, drawn: list[TrialRecord], top: set[int]) -> Any:
     states = sorted({t.state for t in drawn}, key=lambda s: list(TrialState).index(s))
     for state in states:  # one legend entry per state; clicking it hides the whole group
         n = sum(t.state == state for t in drawn)
+        of = sum(t.state == state for t in trials)
         fig.add_trace(
             go.Scatter(
                 x=[None],
                 y=[None],
                 mode="lines",
-                name=f"{state.value} ({n})",
+                name=f"{state.value} ({n})" if n == of else f"{state.value} ({n} of {of})",
                 legendgroup=state.value,
                 line={"color": STATE_COLORS.get(state, _OTHER_COLOR)},
             ),

@@ -178,8 +178,10 @@ def test_too_many_curves_are_capped_and_the_page_says_so(single, tmp_path, monke
     page = report(single[0], "one", tmp_path)
     data, _ = figure(page, "curves")
     drawn = [t["name"] for t in data if t["name"].endswith(" dev")][::2]
-    assert drawn == ["trial 5 dev", "trial 4 dev", "trial 3 dev"]  # the best first
-    assert "3 of 9 trials drawn" in page
+    # a share for each kind: the 2 best of the 6 complete trials, the first of the 3 others
+    assert drawn == ["trial 5 dev", "trial 4 dev", "trial 6 dev"]
+    assert {"complete (2 of 6)", "pruned (1 of 2)"} == {t["name"] for t in data if "(" in t["name"]}
+    assert "3 of 9 trials drawn</b>: the best 2 complete trial(s) and the first 1 of" in page
 
 
 def test_two_objectives_show_the_pareto_front_as_a_scatter_and_a_table(two, tmp_path):
