@@ -2,7 +2,8 @@
 
 Every ``*_backward(dA, Z, A)`` gets the upstream gradient dA, the pre-activation Z and the
 activation A = g(Z) (all (n_l, m)) and returns dZ = dA * g'(Z). Backward functions may write
-into dA: it is a fresh array that nothing else holds.
+into dA: it is a fresh array that nothing else holds. ``relu`` writes its output over its
+input (Z is then A), which its backward allows for.
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ def tanh_backward(dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
 
 
 def relu(Z: np.ndarray) -> np.ndarray:
-    return np.maximum(Z, 0.0)
+    """max(z, 0), written over Z (no new array): the layers never need Z after it, and
+    :func:`relu_backward` reads only where a > 0, which is where z > 0."""
+    return np.maximum(Z, 0.0, out=Z)
 
 
 def relu_backward(dA: np.ndarray, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """g'(z) = 1 where z > 0, else 0 (the subgradient at 0 is taken as 0)."""
-    return np.multiply(dA, Z > 0.0, out=dA)
+    """g'(z) = 1 where z > 0 (a > 0), else 0 (the subgradient at 0 is taken as 0)."""
+    return np.multiply(dA, A > 0.0, out=dA)
 
 
 def leaky_relu(Z: np.ndarray, slope: float) -> np.ndarray:

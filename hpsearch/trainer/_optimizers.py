@@ -1,9 +1,11 @@
 """Optimizers (gd, momentum, RMSprop, Adam) and learning-rate decay.
 
-Each optimizer is a small class whose state is keyed by parameter name and which updates the
-parameter arrays in place. Updates are written as a few in-place array operations on
-preallocated buffers: they run once per mini-batch on every weight, so a temporary array per
-operation would cost about as much as the matrix products of a small network.
+Each optimizer is a small class that updates the parameters in place. Its arithmetic runs on
+flat buffers: all parameters in one array, all gradients in another, the state (v, s) one array
+per kind (see ``_flat``), so a step is a few ufunc passes over one array. Updates are written
+as in-place array operations on preallocated buffers: they run once per mini-batch on every
+weight, so a temporary array per operation would cost about as much as the matrix products of
+a small network.
 
 The course's own lines (``v = beta1*v + (1-beta1)*dW``, ``v_hat = v / (1 - beta1**t)``, ...) are
 in :mod:`hpsearch.trainer._optimizers_reference`; a test runs both and requires the same
@@ -17,6 +19,7 @@ import math
 import numpy as np
 
 from ._config import TrainConfig
+from ._flat import FlatLayout
 
 
 def learning_rate_at(config: TrainConfig, epoch: int) -> float:
@@ -33,75 +36,119 @@ def learning_rate_at(config: TrainConfig, epoch: int) -> float:
     return lr0
 
 
-class GradientDescent:
-    """W = W - lr * dW."""
+class _FlatOptimizer:
+    """Shared by the optimizers: their arithmetic runs on flat buffers (see ``_flat``).
+
+    :meth:`update_flat` takes all parameters as one flat array and all gradients as another
+    (the trainer keeps them that way, so a step is a few ufunc passes over one array);
+    :meth:`update` takes dictionaries keyed by parameter name, packs them into flat buffers,
+    runs the same arithmetic and copies the parameters back (used by tests and small callers).
+    The state (``v``, ``s``) is one flat array per kind; ``self.v[name]`` etc. are views of it.
+    """
+
+    STATE: tuple[str, ...] = ()  # names of the state arrays, zero-initialised
 
     def __init__(self) -> None:
         self.t = 0
-        self._step: dict[str, np.ndarray] = {}
+        self._layout: FlatLayout | None = None
+        self._flat_state: dict[str, np.ndarray] = {}
+        self._scratch: np.ndarray | None = None
+        self._packed: tuple[np.ndarray, np.ndarray] | None = None
+        for kind in self.STATE:
+            setattr(self, kind, {})
 
     def update(
         self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], learning_rate: float
     ) -> None:
+        """Update ``params[name]`` in place for every ``name`` in ``grads``."""
+        layout = self._layout if self._layout is not None else FlatLayout.of(grads)
+        if not layout.matches(grads):
+            raise ValueError("optimizer: the gradients changed names or shapes between steps")
+        if self._packed is None:
+            dtype = np.result_type(*grads.values())
+            self._packed = (np.empty(layout.size, dtype), np.empty(layout.size, dtype))
+        P, G = self._packed
+        layout.pack(params, P)
+        layout.pack(grads, G)
+        self.update_flat(P, G, learning_rate, layout)
+        layout.unpack(P, {k: params[k] for k in grads})
+
+    def update_flat(
+        self, P: np.ndarray, G: np.ndarray, learning_rate: float, layout: FlatLayout | None = None
+    ) -> None:
+        """One step on the flat parameters P from the flat gradients G (same layout every step).
+
+        G's content is lost (an optimizer may use it as scratch space).
+
+        ``layout`` (optional) names the parts, so that ``self.v["W1"]`` etc. view the state.
+        """
         self.t += 1
-        for name, g in grads.items():
-            step = _buffer(self._step, name, g)
-            np.multiply(g, learning_rate, out=step)  # step = lr dW
-            params[name] -= step  # W = W - lr dW
+        if self._scratch is None:
+            self._scratch = np.empty_like(P)
+            for kind in self.STATE:
+                self._flat_state[kind] = np.zeros_like(P)
+            if layout is not None:
+                self._layout = layout
+                for kind in self.STATE:
+                    setattr(self, kind, layout.views(self._flat_state[kind]))
+        self._apply(P, G, learning_rate, self._scratch)
+
+    def _apply(self, P: np.ndarray, G: np.ndarray, lr: float, step: np.ndarray) -> None:
+        raise NotImplementedError
 
 
-class Momentum:
+class GradientDescent(_FlatOptimizer):
+    """W = W - lr * dW."""
+
+    def _apply(self, P: np.ndarray, G: np.ndarray, lr: float, step: np.ndarray) -> None:
+        step = G  # dW's buffer is the scratch
+        np.multiply(G, lr, out=step)  # step = lr dW
+        P -= step  # W = W - lr dW
+
+
+class Momentum(_FlatOptimizer):
     """v = beta v + (1 - beta) dW; W -= lr * v (Ng's form, no bias correction)."""
 
+    STATE = ("v",)
+
     def __init__(self, beta: float) -> None:
+        super().__init__()
         self.beta = beta
-        self.t = 0
-        self.v: dict[str, np.ndarray] = {}
-        self._step: dict[str, np.ndarray] = {}
 
-    def update(
-        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], learning_rate: float
-    ) -> None:
-        self.t += 1
-        for name, g in grads.items():
-            v = _state(self.v, name, g)
-            step = _buffer(self._step, name, g)
-            np.subtract(g, v, out=step)  # step = dW - v
-            step *= 1.0 - self.beta  # step = (1 - beta) (dW - v)
-            v += step  # v = v + (1 - beta) (dW - v) = beta v + (1 - beta) dW
-            np.multiply(v, learning_rate, out=step)  # step = lr v
-            params[name] -= step  # W = W - lr v
+    def _apply(self, P: np.ndarray, G: np.ndarray, lr: float, step: np.ndarray) -> None:
+        v = self._flat_state["v"]
+        step = G  # dW's buffer is the scratch
+        np.subtract(G, v, out=step)  # step = dW - v
+        step *= 1.0 - self.beta  # step = (1 - beta) (dW - v)
+        v += step  # v = v + (1 - beta) (dW - v) = beta v + (1 - beta) dW
+        np.multiply(v, lr, out=step)  # step = lr v
+        P -= step  # W = W - lr v
 
 
-class RMSprop:
+class RMSprop(_FlatOptimizer):
     """s = beta2 s + (1 - beta2) dW^2; W -= lr * dW / (sqrt(s) + eps)."""
 
+    STATE = ("s",)
+
     def __init__(self, beta2: float, epsilon: float) -> None:
+        super().__init__()
         self.beta2 = beta2
         self.epsilon = epsilon
-        self.t = 0
-        self.s: dict[str, np.ndarray] = {}
-        self._step: dict[str, np.ndarray] = {}
 
-    def update(
-        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], learning_rate: float
-    ) -> None:
-        self.t += 1
-        for name, g in grads.items():
-            s = _state(self.s, name, g)
-            step = _buffer(self._step, name, g)
-            np.multiply(g, g, out=step)  # step = dW**2
-            step -= s  # step = dW**2 - s
-            step *= 1.0 - self.beta2  # step = (1 - beta2) (dW**2 - s)
-            s += step  # s = s + (1 - beta2) (dW**2 - s) = beta2 s + (1 - beta2) dW**2
-            np.sqrt(s, out=step)  # step = sqrt(s)
-            step += self.epsilon  # step = sqrt(s) + eps
-            np.divide(g, step, out=step)  # step = dW / (sqrt(s) + eps)
-            step *= learning_rate  # step = lr dW / (sqrt(s) + eps)
-            params[name] -= step  # W = W - lr dW / (sqrt(s) + eps)
+    def _apply(self, P: np.ndarray, G: np.ndarray, lr: float, step: np.ndarray) -> None:
+        s = self._flat_state["s"]
+        np.multiply(G, G, out=step)  # step = dW**2
+        step -= s  # step = dW**2 - s
+        step *= 1.0 - self.beta2  # step = (1 - beta2) (dW**2 - s)
+        s += step  # s = s + (1 - beta2) (dW**2 - s) = beta2 s + (1 - beta2) dW**2
+        np.sqrt(s, out=step)  # step = sqrt(s)
+        step += self.epsilon  # step = sqrt(s) + eps
+        np.divide(G, step, out=step)  # step = dW / (sqrt(s) + eps)
+        step *= lr  # step = lr dW / (sqrt(s) + eps)
+        P -= step  # W = W - lr dW / (sqrt(s) + eps)
 
 
-class Adam:
+class Adam(_FlatOptimizer):
     """Adam with bias correction (Kingma & Ba; Ng course 2 week 2).
 
         v = beta1 v + (1 - beta1) dW          v_hat = v / (1 - beta1^t)
@@ -122,42 +169,38 @@ class Adam:
                                        = step_size v' / (sqrt(s') + eps_hat)
 
     two scalars per step (``step_size``, ``eps_hat``) instead of two bias-corrected arrays.
+    On the trainer's flat buffers the whole step is the 10 ufunc passes below over one array
+    each, on four arrays (P, G, v', s'; G's buffer doubles as the scratch).
     """
 
+    STATE = ("v", "s")
+
     def __init__(self, beta1: float, beta2: float, epsilon: float) -> None:
+        super().__init__()
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
-        self.t = 0
-        self.v: dict[str, np.ndarray] = {}  # first moment / (1 - beta1)
-        self.s: dict[str, np.ndarray] = {}  # second moment / (1 - beta2)
-        self._step: dict[str, np.ndarray] = {}
 
-    def update(
-        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], learning_rate: float
-    ) -> None:
-        self.t += 1
+    def _apply(self, P: np.ndarray, G: np.ndarray, lr: float, step: np.ndarray) -> None:
         t, b1, b2 = self.t, self.beta1, self.beta2
         bias_correction1 = 1.0 - b1**t  # v_hat = v / (1 - beta1**t)
         bias_correction2 = 1.0 - b2**t  # s_hat = s / (1 - beta2**t)
         c1 = (1.0 - b1) / bias_correction1  # v_hat = c1 v'  (v = (1 - beta1) v')
         sqrt_c2 = math.sqrt((1.0 - b2) / bias_correction2)  # sqrt(s_hat) = sqrt_c2 sqrt(s')
-        step_size = learning_rate * c1 / sqrt_c2  # lr v_hat / sqrt(s_hat) = step_size v'/sqrt(s')
+        step_size = lr * c1 / sqrt_c2  # lr v_hat / sqrt(s_hat) = step_size v'/sqrt(s')
         eps_hat = self.epsilon / sqrt_c2  # eps, divided by sqrt_c2 with the rest
-        for name, g in grads.items():
-            v = _state(self.v, name, g)
-            s = _state(self.s, name, g)
-            step = _buffer(self._step, name, g)
-            v *= b1  # v' = beta1 v'
-            v += g  # v' = beta1 v' + dW  (v = beta1 v + (1 - beta1) dW, over 1 - beta1)
-            np.multiply(g, g, out=step)  # step = dW**2
-            s *= b2  # s' = beta2 s'
-            s += step  # s' = beta2 s' + dW**2  (s = beta2 s + (1 - beta2) dW**2, over 1 - beta2)
-            np.sqrt(s, out=step)  # step = sqrt(s')
-            step += eps_hat  # step = sqrt(s') + eps_hat  = (sqrt(s_hat) + eps) / sqrt_c2
-            np.divide(v, step, out=step)  # step = v' / (sqrt(s') + eps_hat)
-            step *= step_size  # step = lr v_hat / (sqrt(s_hat) + eps)
-            params[name] -= step  # W = W - lr v_hat / (sqrt(s_hat) + eps)
+        v, s = self._flat_state["v"], self._flat_state["s"]
+        v *= b1  # v' = beta1 v'
+        v += G  # v' = beta1 v' + dW  (v = beta1 v + (1 - beta1) dW, over 1 - beta1)
+        step = G  # dW is not needed below: its buffer is the scratch (one array less to stream)
+        np.multiply(G, G, out=step)  # step = dW**2
+        s *= b2  # s' = beta2 s'
+        s += step  # s' = beta2 s' + dW**2  (s = beta2 s + (1 - beta2) dW**2, over 1 - beta2)
+        np.sqrt(s, out=step)  # step = sqrt(s')
+        step += eps_hat  # step = sqrt(s') + eps_hat  = (sqrt(s_hat) + eps) / sqrt_c2
+        np.divide(v, step, out=step)  # step = v' / (sqrt(s') + eps_hat)
+        step *= step_size  # step = lr v_hat / (sqrt(s_hat) + eps)
+        P -= step  # W = W - lr v_hat / (sqrt(s_hat) + eps)
 
 
 Optimizer = GradientDescent | Momentum | RMSprop | Adam
@@ -172,19 +215,3 @@ def make_optimizer(config: TrainConfig) -> Optimizer:
     if config.optimizer == "rmsprop":
         return RMSprop(config.beta2, config.epsilon)
     return Adam(config.beta1, config.beta2, config.epsilon)
-
-
-def _state(store: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
-    """Zero-initialised optimizer state for parameter ``name``."""
-    arr = store.get(name)
-    if arr is None:
-        arr = store[name] = np.zeros_like(like)
-    return arr
-
-
-def _buffer(store: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
-    """Scratch array reused at every step (its content does not matter between steps)."""
-    arr = store.get(name)
-    if arr is None:
-        arr = store[name] = np.empty_like(like)
-    return arr

@@ -56,7 +56,7 @@ class LayerCache(NamedTuple):
     """What a hidden layer's backward step needs from its forward step."""
 
     A_prev: np.ndarray  # (n_{l-1}, m) input
-    Z: np.ndarray  # (n_l, m) activation input (after batch norm when it is on)
+    Z: np.ndarray  # (n_l, m) activation input (after batch norm); relu overwrites it with A
     bn: BatchNormCache | None  # batch-norm cache, or None
     A: np.ndarray  # (n_l, m) activation output, before dropout
     mask: np.ndarray | None  # (n_l, m) inverted-dropout mask, or None

@@ -1,4 +1,31 @@
-"""train(): mini-batch training with per-epoch metrics, early stopping and divergence checks."""
+"""train(): mini-batch training with per-epoch metrics, early stopping and divergence checks.
+
+Metrics per epoch, all measured after the epoch's steps with the network in evaluation mode
+(no dropout, batch norm's running statistics), so they are exact for the parameters at the end
+of the epoch:
+
+- dev loss and accuracy: on the whole dev set, every epoch;
+- train loss and accuracy: on a fixed, stratified subsample of the training set of
+  ``TRAIN_METRICS_SAMPLES`` (10,000) samples -- the whole training set when it is not larger.
+  The subsample is drawn once per train() call with a fixed seed (0, independent of the trial's
+  seed, so every trial on the same data is measured on the same samples) and keeps each class's
+  share.
+
+Why a subsample and not the running mean of the mini-batch losses, which would cost nothing:
+the running mean mixes the parameters of the whole epoch (early batches were scored by a
+worse network) and, with dropout, scores a thinned network, so train loss > dev loss could
+appear on a network that does not underfit; the train/dev gap that the bias/variance reading
+(``_diagnosis``) and pruners rely on would be biased. The subsample is unbiased: its accuracy
+is within about 0.5 percentage points (one standard error, <= sqrt(0.25 / 10,000)) of the whole
+training set's, and it costs a forward pass over at most 10,000 samples instead of the whole
+set (on 60,000 MNIST-sized samples this removes 5/6 of the evaluation).
+
+The final :class:`TrainResult` reports the metrics of the epoch whose parameters it returns
+(the last epoch, or the best one when early stopping restored it): the same subsample, not
+a second pass over the whole training set. ``TrainResult.train_metrics_samples`` says how
+many samples that was. For training sets of at most 10,000 samples nothing changes: the train
+metrics are exact on the whole set, as before.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +40,29 @@ import numpy as np
 from ._config import TrainConfig
 from ._diagnosis import BiasVariance, bias_variance
 from ._errors import DivergedError, TrainerInputError
+from ._flat import flatten_into_views
 from ._init import is_trainable
 from ._layers import update_running_stats
 from ._network import Network
 from ._optimizers import learning_rate_at, make_optimizer
 from ._propagation import backward_propagation, compute_cost, forward_propagation
+from .data._split import subsample
 
 # The metrics measured after every epoch (fields of EpochMetrics) and, for the returned network,
 # at the end (fields of TrainResult): what a pruner can watch and what a replay compares.
 EPOCH_METRICS = ("train_loss", "train_accuracy", "dev_loss", "dev_accuracy")
+# Train metrics are measured on at most this many training samples (see the module docstring).
+TRAIN_METRICS_SAMPLES = 10_000
 
 
 @dataclass(frozen=True)
 class EpochMetrics:
-    """One epoch; losses are mean cross-entropy (no L2 term), evaluated without dropout."""
+    """One epoch; losses are mean cross-entropy (no L2 term), evaluated without dropout.
+
+    dev_* are measured on the whole dev set; train_* on a fixed stratified subsample of at most
+    TRAIN_METRICS_SAMPLES (10,000) training samples (the whole training set when smaller),
+    exactly, after the epoch's steps -- not a running mean over the mini-batches.
+    """
 
     epoch: int  # 1-based
     train_loss: float
@@ -39,7 +75,11 @@ class EpochMetrics:
 
 @dataclass
 class TrainResult:
-    """What train() returns; the final metrics are those of the returned network."""
+    """What train() returns; the final metrics are those of the returned network.
+
+    train_loss / train_accuracy are measured like EpochMetrics' (on train_metrics_samples
+    training samples, the whole set when it has at most 10,000).
+    """
 
     config: TrainConfig
     network: Network
@@ -54,6 +94,7 @@ class TrainResult:
     best_epoch: int  # epoch with the lowest dev loss
     n_params: int
     bias_variance: BiasVariance
+    train_metrics_samples: int = 0  # training samples the train metrics are measured on
 
 
 class MiniBatchTrainer:
@@ -71,7 +112,12 @@ class MiniBatchTrainer:
         self.spec = network.spec
         self.optimizer = make_optimizer(self.config)
         self.dropout_rng = dropout_rng
-        self.grads = {k: np.empty_like(v) for k, v in self.params.items() if is_trainable(k)}
+        # every trainable parameter a view into one flat buffer, every gradient a view into
+        # another in the same order: the optimizer steps over one array (see _flat)
+        names = [k for k in self.params if is_trainable(k)]
+        self.layout, self.flat_params = flatten_into_views(self.params, names)
+        self.flat_grads = np.empty_like(self.flat_params)
+        self.grads = self.layout.views(self.flat_grads)
         self._batch: np.ndarray | None = None
 
     def step(self, X: np.ndarray, y: np.ndarray, learning_rate: float, epoch: int) -> None:
@@ -79,11 +125,11 @@ class MiniBatchTrainer:
         ZL, caches = forward_propagation(X, self.params, self.spec, rng=self.dropout_rng)
         if not math.isfinite(float(ZL.sum())):  # NaN/inf logits: the cost is NaN/inf too
             raise DivergedError(epoch, compute_cost(ZL, y, self.params, self.spec))
-        grads = backward_propagation(ZL, y, self.params, caches, self.spec, self.grads)
+        backward_propagation(ZL, y, self.params, caches, self.spec, self.grads)
         if self.spec.batch_norm:
             for l, cache in enumerate(caches[:-1], start=1):
                 update_running_stats(self.params[f"mu{l}"], self.params[f"var{l}"], cache.bn)
-        self.optimizer.update(self.params, grads, learning_rate)
+        self.optimizer.update_flat(self.flat_params, self.flat_grads, learning_rate, self.layout)
 
     def run_epoch(
         self,
@@ -104,7 +150,8 @@ class MiniBatchTrainer:
         perm = rng.permutation(m)
         for start in range(0, m, bs):
             idx = perm[start : start + bs]
-            rows = np.take(X_rows, idx, axis=0, out=self._batch[: idx.size])  # (b, n_x)
+            # mode="clip": unbuffered (mode="raise" copies through a temporary); idx is in range
+            rows = np.take(X_rows, idx, axis=0, out=self._batch[: idx.size], mode="clip")
             self.step(rows.T, y[idx], learning_rate, epoch)
 
 
@@ -149,7 +196,9 @@ def iter_train(config: TrainConfig, data: Any) -> Generator[EpochMetrics, bool |
     trainer = MiniBatchTrainer(network, dropout_rng=dropout_rng)
     full_batch = config.batch_size == 0 or config.batch_size >= X_train.shape[1]
     # (m, n_x): rows are gathered per mini-batch (see MiniBatchTrainer); no copy for full batch
+    # or when X_train already is a (n_x, m) view of row-major samples (as load_dataset gives)
     X_rows = X_train.T if full_batch else np.ascontiguousarray(X_train.T)
+    X_metric, y_metric = _train_metric_samples(X_rows, y_train)
 
     history: list[EpochMetrics] = []
     best: EpochMetrics | None = None
@@ -163,7 +212,7 @@ def iter_train(config: TrainConfig, data: Any) -> Generator[EpochMetrics, bool |
         # (the errstate is not held across the yield below: it would leak into the caller)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             trainer.run_epoch(X_rows, y_train, lr, epoch, shuffle_rng)
-            train_loss, train_acc = network.evaluate(X_train, y_train)
+            train_loss, train_acc = network.evaluate(X_metric, y_metric)
             dev_loss, dev_acc = network.evaluate(X_dev, y_dev)
         for loss in (train_loss, dev_loss):
             if not math.isfinite(loss):
@@ -204,7 +253,16 @@ def iter_train(config: TrainConfig, data: Any) -> Generator[EpochMetrics, bool |
         best_epoch=best.epoch,
         n_params=network.n_params,
         bias_variance=bias_variance(1.0 - final.train_accuracy, 1.0 - final.dev_accuracy),
+        train_metrics_samples=int(y_metric.size),
     )
+
+
+def _train_metric_samples(X_rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X (n_x, k), y (k,)): the fixed stratified subsample the train metrics are measured on."""
+    if y.size <= TRAIN_METRICS_SAMPLES:
+        return X_rows.T, y
+    idx = subsample(y, TRAIN_METRICS_SAMPLES, np.random.default_rng(0))  # sorted
+    return np.take(X_rows, idx, axis=0).T, y[idx]
 
 
 def _check_data(
@@ -244,6 +302,15 @@ def _check_split(
             f"train data: y_{split} expected labels in [0, {n_classes - 1}], "
             f"got {y.min()}..{y.max()}"
         )
-    if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
+    if not np.issubdtype(X.dtype, np.number) or not _all_finite(X):
         raise TrainerInputError(f"train data: X_{split} expected finite numbers")
     return X.astype(dtype, copy=False), y.astype(np.int64, copy=False)
+
+
+def _all_finite(X: np.ndarray) -> bool:
+    """No NaN or inf in X: one summing pass (NaN and inf propagate into the sum); the full
+    element-wise check only when the sum is not finite (possibly an overflow of finite values)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(float(np.sum(X))):
+            return True
+    return bool(np.isfinite(X).all())

@@ -248,7 +248,9 @@ def _finish(
 
 
 def _cast(X: np.ndarray, dtype: str, scale: float) -> np.ndarray:
-    out = np.ascontiguousarray(X, dtype=dtype)
+    """X (n_x, m) in the training dtype, stored sample by sample (Fortran order: X.T is a
+    C-contiguous (m, n_x)), the layout train() gathers mini-batches from: no copy per trial."""
+    out = np.asfortranarray(X, dtype=dtype)
     if scale != 1.0:
         out *= np.asarray(scale, dtype=dtype)
     return out
