@@ -15,9 +15,12 @@ BN_EPSILON = 1e-5  # added to the batch variance before the square root
 BN_MOMENTUM = 0.9  # running = momentum * running + (1 - momentum) * batch statistic
 
 
-def linear_forward(A_prev: np.ndarray, W: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    """Z = W A_prev + b; b is None when batch norm's beta replaces it."""
-    Z = W @ A_prev  # (n_l, m)
+def linear_forward(
+    A_prev: np.ndarray, W: np.ndarray, b: np.ndarray | None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Z = W A_prev + b; b is None when batch norm's beta replaces it. ``out``: where to write Z
+    (a buffer the trainer reuses every step), else a new array."""
+    Z = np.matmul(W, A_prev, out=out)  # (n_l, m)
     if b is not None:
         Z += b  # broadcast (n_l, 1)
     return Z
@@ -31,17 +34,19 @@ def linear_backward(
     db: np.ndarray | None,
     *,
     need_dA_prev: bool = True,
+    out: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Write dW = dZ A_prev^T and db = sum_i dZ into the given arrays; return dA_prev = W^T dZ.
 
     dZ already carries the 1/m of the mean cost. The first layer needs no dA_prev (it would be
     the gradient with respect to the inputs), which saves the largest matrix product.
+    ``out``: where to write dA_prev (a reused buffer), else a new array.
     """
     np.matmul(dZ, A_prev.T, out=dW)  # (n_l, n_{l-1})
     assert dW.shape == W.shape
     if db is not None:  # sum over the batch as a product with ones: ~8x faster than np.sum
         np.matmul(dZ, _ones(dZ.shape[1], dZ.dtype), out=db)  # (n_l, 1)
-    return W.T @ dZ if need_dA_prev else None  # (n_{l-1}, m)
+    return np.matmul(W.T, dZ, out=out) if need_dA_prev else None  # (n_{l-1}, m)
 
 
 @functools.lru_cache(maxsize=16)

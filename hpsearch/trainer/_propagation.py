@@ -65,20 +65,49 @@ class LayerCache(NamedTuple):
 Masks = dict[int, np.ndarray]  # hidden layer l -> fixed dropout mask (gradient checks)
 
 
+class Workspace:
+    """Output arrays of the matrix products, kept and reused at every training step.
+
+    A new (n_l, m) array per product and step costs an allocation and fresh pages; the trainer
+    passes one Workspace to every step instead. Arrays are keyed by (what, layer, shape), so the
+    last, smaller mini-batch of an epoch gets its own. Without a workspace (None) every product
+    allocates, as the gradient checks and evaluation do.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, int, tuple[int, int]], np.ndarray] = {}
+
+    def get(self, what: str, l: int, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+        key = (what, l, shape)
+        arr = self._arrays.get(key)
+        if arr is None or arr.dtype != dtype:
+            arr = self._arrays[key] = np.empty(shape, dtype=dtype)
+        return arr
+
+
+def _out(
+    ws: Workspace | None, what: str, l: int, W: np.ndarray, rows: int, m: int
+) -> np.ndarray | None:
+    return None if ws is None else ws.get(what, l, (rows, m), W.dtype)
+
+
 def hidden_forward(
     A_prev: np.ndarray,
     params: dict[str, np.ndarray],
     l: int,
     spec: NetSpec,
     mask: np.ndarray | None,
+    ws: Workspace | None = None,
 ) -> tuple[np.ndarray, LayerCache]:
     """Training-mode hidden layer l; returns its output (after dropout) and its cache."""
     bn = None
+    W = params[f"W{l}"]
+    out = _out(ws, "Z", l, W, W.shape[0], A_prev.shape[1])
     if spec.batch_norm:
-        Z = linear_forward(A_prev, params[f"W{l}"], None)  # (n_l, m)
+        Z = linear_forward(A_prev, W, None, out)  # (n_l, m)
         Z, bn = batchnorm_forward(Z, params[f"gamma{l}"], params[f"beta{l}"])
     else:
-        Z = linear_forward(A_prev, params[f"W{l}"], params[f"b{l}"])  # (n_l, m)
+        Z = linear_forward(A_prev, W, params[f"b{l}"], out)  # (n_l, m)
     A = spec.activation.forward(Z)  # (n_l, m)
     out = A if mask is None else dropout_forward(A, mask)
     return out, LayerCache(A_prev, Z, bn, A, mask)
@@ -92,6 +121,7 @@ def hidden_backward(
     l: int,
     spec: NetSpec,
     m: int,
+    ws: Workspace | None = None,
 ) -> np.ndarray | None:
     """Backward through hidden layer l: writes its gradients, returns dA_{l-1} (None for l=1)."""
     if cache.mask is not None:
@@ -102,8 +132,9 @@ def hidden_backward(
             dZ, params[f"gamma{l}"], cache.bn, grads[f"gamma{l}"], grads[f"beta{l}"]
         )
     W = params[f"W{l}"]
+    out = _out(ws, "dA", l - 1, W, W.shape[1], m) if l > 1 else None
     dA_prev = linear_backward(
-        dZ, cache.A_prev, W, grads[f"W{l}"], grads.get(f"b{l}"), need_dA_prev=l > 1
+        dZ, cache.A_prev, W, grads[f"W{l}"], grads.get(f"b{l}"), need_dA_prev=l > 1, out=out
     )
     l2_backward(grads[f"W{l}"], W, spec.lambd, m)
     return dA_prev
@@ -116,11 +147,12 @@ def forward_propagation(
     *,
     rng: np.random.Generator | None = None,
     masks: Masks | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[np.ndarray, list[LayerCache]]:
     """Training mode: batch statistics, dropout. Returns Z_L (C, m) and one cache per hidden layer.
 
     Dropout masks come from ``masks`` when given (fixed masks for gradient checks), else are
-    drawn from ``rng``.
+    drawn from ``rng``. With a workspace, the outputs are its arrays (valid until the next step).
     """
     A = X  # (n_x, m)
     caches = []
@@ -134,10 +166,11 @@ def forward_propagation(
             mask = dropout_mask((params[f"W{l}"].shape[0], A.shape[1]), drop, rng, A.dtype)
         else:
             mask = None
-        A, cache = hidden_forward(A, params, l, spec, mask)
+        A, cache = hidden_forward(A, params, l, spec, mask, ws)
         caches.append(cache)
     L = spec.n_layers
-    ZL = linear_forward(A, params[f"W{L}"], params[f"b{L}"])  # (C, m) logits
+    W = params[f"W{L}"]
+    ZL = linear_forward(A, W, params[f"b{L}"], _out(ws, "Z", L, W, W.shape[0], A.shape[1]))
     caches.append(LayerCache(A, ZL, None, ZL, None))
     return ZL, caches
 
@@ -149,6 +182,7 @@ def backward_propagation(
     caches: list[LayerCache],
     spec: NetSpec,
     grads: dict[str, np.ndarray] | None = None,
+    ws: Workspace | None = None,
 ) -> dict[str, np.ndarray]:
     """Gradients of :func:`compute_cost` for every trainable parameter.
 
@@ -161,12 +195,13 @@ def backward_propagation(
     L = spec.n_layers
     dZ = output_backward(ZL, y)  # (C, m), includes 1/m
     W = params[f"W{L}"]
+    out = _out(ws, "dA", L - 1, W, W.shape[1], m) if L > 1 else None
     dA = linear_backward(
-        dZ, caches[-1].A_prev, W, grads[f"W{L}"], grads[f"b{L}"], need_dA_prev=L > 1
+        dZ, caches[-1].A_prev, W, grads[f"W{L}"], grads[f"b{L}"], need_dA_prev=L > 1, out=out
     )
     l2_backward(grads[f"W{L}"], W, spec.lambd, m)
     for l in range(L - 1, 0, -1):
-        dA = hidden_backward(dA, caches[l - 1], params, grads, l, spec, m)
+        dA = hidden_backward(dA, caches[l - 1], params, grads, l, spec, m, ws)
     return grads
 
 

@@ -45,7 +45,7 @@ from ._init import is_trainable
 from ._layers import update_running_stats
 from ._network import Network
 from ._optimizers import learning_rate_at, make_optimizer
-from ._propagation import backward_propagation, compute_cost, forward_propagation
+from ._propagation import Workspace, backward_propagation, compute_cost, forward_propagation
 from .data._split import subsample
 
 # The metrics measured after every epoch (fields of EpochMetrics) and, for the returned network,
@@ -118,14 +118,16 @@ class MiniBatchTrainer:
         self.layout, self.flat_params = flatten_into_views(self.params, names)
         self.flat_grads = np.empty_like(self.flat_params)
         self.grads = self.layout.views(self.flat_grads)
+        self.workspace = Workspace()  # the products' outputs, reused every step
         self._batch: np.ndarray | None = None
 
     def step(self, X: np.ndarray, y: np.ndarray, learning_rate: float, epoch: int) -> None:
         """One gradient step on X (n_x, b), y (b,)."""
-        ZL, caches = forward_propagation(X, self.params, self.spec, rng=self.dropout_rng)
+        ws = self.workspace
+        ZL, caches = forward_propagation(X, self.params, self.spec, rng=self.dropout_rng, ws=ws)
         if not math.isfinite(float(ZL.sum())):  # NaN/inf logits: the cost is NaN/inf too
             raise DivergedError(epoch, compute_cost(ZL, y, self.params, self.spec))
-        backward_propagation(ZL, y, self.params, caches, self.spec, self.grads)
+        backward_propagation(ZL, y, self.params, caches, self.spec, self.grads, ws)
         if self.spec.batch_norm:
             for l, cache in enumerate(caches[:-1], start=1):
                 update_running_stats(self.params[f"mu{l}"], self.params[f"var{l}"], cache.bn)
