@@ -13,8 +13,10 @@ def estimate_memory_bytes(config: TrainConfig, n_x: int, n_classes: int, batch_s
     """Bytes for the parameters, their gradients, the optimizer state (and scratch buffer) and
     the activations of one mini-batch of ``batch_size`` samples, forward and backward.
 
-    Not counted: the dataset itself (train() keeps one extra row-major copy of X_train) and
-    evaluation, which runs in chunks of 8192 samples.
+    Not counted: the dataset itself (train() keeps one extra row-major copy of X_train unless
+    it already is one, as load_dataset gives it), the copy of the fixed subsample the train
+    metrics are measured on (at most 10,000 samples x n_x) and evaluation, which runs in chunks
+    of 512 samples.
     """
     itemsize = np.dtype(config.dtype).itemsize
     dims = config.layer_dims(n_x, n_classes)
