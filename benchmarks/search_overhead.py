@@ -10,6 +10,8 @@ trial):
     writes included) and the driver's own CPU time per trial;
   * the same trials through Ray Tune with OptunaSearch when ray[tune] is installed, as a ratio;
   * how the driver's ask cost grows with history (TPE with 1,000 and 10,000 earlier trials);
+  * the driver's study side with 10,000 earlier trials and 128 ten-second trials in flight, asking
+    in the loop and asking ahead in a sampler process: trials per second sustained, slots full;
   * a simulated larger cluster (ray.cluster_utils.Cluster nodes declaring 64 CPUs each) with 128
     trials in flight whose work is a sleep: the driver's cost per trial at that scale.
 """
@@ -336,6 +338,21 @@ def main() -> int:
     for h in (0, 200) if args.quick else (0, 1000, 10000):
         print(f"  {h:>6} earlier trials: {ask_cost(h) * 1e3:8.1f} ms")
     if not args.skip_scale:
+        history, duration = (1500, 10.0) if args.quick else (10_000, 30.0)
+        print(
+            f"\ndriver's study side, {history} earlier trials, 128 ten-second trials in flight "
+            f"(TPE + median pruner, 5 reports per trial; Ray and the database left out):"
+        )
+        from driver_scale import driver_scale
+
+        for ahead in (False, True):
+            r = driver_scale(history, 128, 10.0, duration, ahead=ahead)
+            how = "asking ahead in a sampler process" if ahead else "asking in the loop       "
+            print(
+                f"  {how}: first wave {r['first_wave_s']:.1f} s; then {r['rate']:.1f} trials/s "
+                f"(needed {r['needed']:.1f}), slots {r['full']:.0%} full, driver-loop CPU "
+                f"{r['driver_cpu_ms']:.1f} ms per trial"
+            )
         trials, in_flight = (8, 4) if args.quick else (512, 128)
         s = scale_run(trials=trials, in_flight=in_flight, sleep_s=1.0)
         print(

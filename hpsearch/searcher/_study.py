@@ -15,6 +15,7 @@ from typing import Any
 
 import optuna
 
+from hpsearch.searcher._ask_ahead import FINISHED, AskAhead, wanted
 from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._messages import TrialDone, TrialEnd
 from hpsearch.searcher._optuna import add_history, new_study, optuna_state, stored_history
@@ -49,11 +50,15 @@ class StudySide:
         self.best_value: float | None = None
         self.best_number: int | None = None
         self._best_key: tuple[float, int] = (math.inf, 0)  # the best trial's (dev_loss, number)
+        # past AHEAD_FROM trials TPE asks in a sampler process, ahead of the launches
+        self._ahead: AskAhead | None = None
+        self._ask_ids: dict[int, int] = {}  # Optuna trial number here -> the process's ask id
 
     def rebuild(self, storage: Storage, stored: Sequence[TrialRecord]) -> None:
         """Optuna's history, the counts and the best trial from a search's stored trials.
 
         The study is made afresh, its sampler seeded for this run (see ``run_seed``)."""
+        self.close()
         self.study = new_study(self.config, stored=len(stored))
         for t in stored:
             if _counts_toward_budget(t):
@@ -75,9 +80,30 @@ class StudySide:
             self.study.enqueue_trial(internal, skip_if_exists=False)
             otrial = self.study.ask()
             return Asked(again.number, again.attempt + 1, otrial, suggest(otrial, self.config))
+        ask_id = self._ask_ahead()
         otrial = self.study.ask()
+        if ask_id is not None:
+            self._ask_ids[otrial.number] = ask_id
         number, self.next_number = self.next_number, self.next_number + 1
         return Asked(number, 1, otrial, suggest(otrial, self.config))
+
+    def _ask_ahead(self) -> int | None:
+        """Past AHEAD_FROM trials, fix the next trial's parameters to the sampler process's
+        answer (see ``_ask_ahead``); the process's ask id, or None when asking here."""
+        if self._ahead is None:
+            finished = self.study.get_trials(deepcopy=False, states=FINISHED)
+            if not wanted(self.config, len(finished)):
+                return None
+            self._ahead = AskAhead(self.config, finished, seed_count=len(finished))
+        ask_id, params = self._ahead.next()
+        self.study.enqueue_trial(params, skip_if_exists=False)
+        return ask_id
+
+    def close(self) -> None:
+        """End the sampler process, if one runs (it also ends with the driver's process)."""
+        if self._ahead is not None:
+            self._ahead.close()
+            self._ahead, self._ask_ids = None, {}
 
     def report(self, otrial: optuna.Trial, epoch: EpochMetrics, seen: dict[int, float]) -> bool:
         """Give the pruner one epoch's objective; True when the trial should stop.
@@ -108,6 +134,16 @@ class StudySide:
             # study.optimize; Optuna has stored the trial's state by then (tell's finally).
             if "Study.stop" not in str(e):
                 raise
+        if self._ahead is not None:
+            frozen = self.study._storage.get_trial(otrial._trial_id)
+            self._ahead.tell(
+                self._ask_ids.pop(otrial.number, None),
+                frozen.params,
+                frozen.distributions,
+                frozen.state,
+                values if frozen.state == optuna.trial.TrialState.COMPLETE else None,
+                dict(frozen.intermediate_values),
+            )
         return values is not None and self._consider_best(number, values, outcome.dev_loss)
 
     def count(self, outcome: TrialOutcome) -> None:

@@ -1,0 +1,154 @@
+"""The driver's study side at scale: trials per second it sustains, asking in the loop or ahead.
+
+    python benchmarks/driver_scale.py [--history 10000] [--slots 128] [--trial-s 10] [--duration 30]
+
+A simulated cluster without Ray: ``slots`` trials in flight, each a fixed wall time; every one
+that ends is reported (5 epochs, median pruner), told and replaced by a new ask, as the driver
+loop does. Prints, for asking in the loop and asking ahead in a sampler process: the first
+wave's time, the trials per second sustained after it against the rate the slots need, how
+full the slots stayed and the loop's own CPU per trial. (Ray's and the database's cost per
+trial come on top: `search_overhead.py`'s scale run.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+
+def driver_scale(
+    history: int, slots: int, trial_s: float, duration: float, *, ahead: bool, epochs: int = 5
+) -> dict:
+    """The driver's study side under a simulated cluster: ``slots`` trials in flight, each
+    ``trial_s`` seconds of wall time, after ``history`` earlier trials (TPE + median pruner,
+    ``epochs`` reports per trial). Every ended trial is reported, told and replaced by a new ask,
+    as the driver loop does; Ray and the database are left out (their cost per trial is the
+    scale run's "driver CPU"). Returns the trials per second sustained and how full the slots
+    stayed after the first wave (``ahead``: sampling in a separate process past 1,000 trials)."""
+    import heapq
+
+    import optuna
+
+    import hpsearch.searcher._ask_ahead as ask_ahead
+    from hpsearch.searcher import parse_config
+    from hpsearch.searcher._study import StudySide
+    from hpsearch.storage import TrialOutcome, TrialState
+    from hpsearch.trainer import EpochMetrics
+
+    config = parse_config(
+        {
+            "search": {
+                "name": "scale-sim",
+                "trials": 10**9,
+                "workers": slots,
+                "sampler": "tpe",
+                "pruner": "median",
+                "pruner_options": {"n_warmup_steps": 1},
+                "seed": 0,
+            },
+            "data": {"dataset": "digits"},
+            "train": {"epochs": epochs},
+            "space": {
+                "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+                "units": {"type": "int", "low": 8, "high": 256, "log": True},
+                "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+            },
+        }
+    )
+    side = StudySide(config)
+    rng = np.random.default_rng(0)
+    dists = {
+        "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+        "units": optuna.distributions.IntDistribution(8, 256, log=True),
+        "dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
+    }
+    side.study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={
+                    "learning_rate": float(10 ** rng.uniform(-4, -1)),
+                    "units": int(rng.integers(8, 257)),
+                    "dropout": float(rng.uniform(0, 0.5)),
+                },
+                distributions=dists,
+                value=float(rng.uniform()),
+                intermediate_values={e: float(rng.uniform()) for e in range(1, epochs + 1)},
+            )
+            for _ in range(history)
+        ]
+    )
+    side.next_number = history
+    saved = ask_ahead.AHEAD_FROM
+    ask_ahead.AHEAD_FROM = ask_ahead.AHEAD_FROM if ahead else 10**12
+    try:
+        t0 = time.perf_counter()
+        running: list[tuple[float, int, object]] = []
+        for _ in range(slots):  # the first wave
+            a = side.ask()
+            heapq.heappush(running, (time.perf_counter() + trial_s, a.number, a))
+        filled = time.perf_counter()
+        window0, idle, told, cpu0 = filled + trial_s, 0.0, 0, time.process_time()
+        while time.perf_counter() < window0 + duration:
+            end, _, a = running[0]
+            now = time.perf_counter()
+            if end > now:
+                time.sleep(min(end - now, 0.05))
+                continue
+            heapq.heappop(running)
+            seen: dict[int, float] = {}
+            for e in range(1, epochs + 1):
+                value = float(rng.uniform())
+                metrics = EpochMetrics(e, 1.0, value, 1.0, value, 0.1, 0.1 * e)
+                if side.report(a.otrial, metrics, seen):
+                    break
+            outcome = TrialOutcome(state=TrialState.COMPLETE, values=(value,), dev_loss=1.0)
+            side.tell(a.otrial, a.number, outcome)
+            nxt = side.ask()
+            launched = time.perf_counter()
+            if end >= window0:
+                told += 1
+                idle += launched - end  # the slot stood empty from the end to the launch
+            heapq.heappush(running, (launched + trial_s, nxt.number, nxt))
+        cpu = time.process_time() - cpu0
+    finally:
+        ask_ahead.AHEAD_FROM = saved
+        side.close()
+    span = time.perf_counter() - window0
+    return {
+        "first_wave_s": filled - t0,
+        "rate": told / span,
+        "needed": slots / trial_s,
+        "full": 1.0 - idle / (slots * span),
+        "driver_cpu_ms": cpu / max(told, 1) * 1e3,
+        "told": told,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--history", type=int, default=10_000)
+    parser.add_argument("--slots", type=int, default=128)
+    parser.add_argument("--trial-s", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--only", choices=("loop", "ahead"))
+    args = parser.parse_args()
+    for ahead in (False, True):
+        if args.only and args.only != ("ahead" if ahead else "loop"):
+            continue
+        r = driver_scale(args.history, args.slots, args.trial_s, args.duration, ahead=ahead)
+        how = "asking ahead in a sampler process" if ahead else "asking in the loop"
+        print(
+            f"{args.history} earlier trials, {args.slots} x {args.trial_s:g} s trials, {how}: "
+            f"first wave {r['first_wave_s']:.1f} s; then {r['rate']:.2f} trials/s "
+            f"(needed {r['needed']:.1f}), slots {r['full']:.0%} full, loop CPU "
+            f"{r['driver_cpu_ms']:.1f} ms per trial ({r['told']} trials)",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
