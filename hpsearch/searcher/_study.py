@@ -3,7 +3,8 @@
 It owns the in-memory Optuna study: it turns an ask into settings in users' words, reports each
 epoch's objective to the pruner, tells Optuna how each trial ended, keeps the trials to run
 again (lost with a dead driver or Ctrl-C), counts finished trials and tracks the best one. On
-resume it rebuilds Optuna's history from the stored trials.
+resume it rebuilds Optuna's history from the stored trials. Past 1,000 finished trials a TPE
+search samples in a separate process, ahead of the launches (``_ask_ahead``); ``close`` ends it.
 """
 
 from __future__ import annotations
