@@ -5,7 +5,7 @@
     db.searches()                         # SearchSummary per search
     s = db.search("digits-quick")
     s.trials(where=["dropout > 0.3"], sort="-dev_accuracy", limit=5)   # TrialRecords
-    s.best(); s.epochs(7)                 # best TrialRecord, EpochRecords of trial 7
+    s.best(); s.epochs(7); s.folds(7)     # best trial; trial 7: its curve, its folds (if any)
     s.to_pandas(); s.to_pandas(epochs=True)   # needs pip install 'hpsearch[pandas]'
     s.stats()                             # best, pruned/failed shares, time to the best
     s.pareto_front()                      # the non-dominated complete trials (every objective)
@@ -42,6 +42,7 @@ from hpsearch._selection import (
 )
 from hpsearch.storage import (
     EpochRecord,
+    FoldRecord,
     SearchRecord,
     SearchSummary,
     Storage,
@@ -191,8 +192,14 @@ class SearchView:
         return dev_noise(self.ranked() if order is None else order, sizes and sizes.dev)
 
     def epochs(self, number: int) -> list[EpochRecord]:
-        """The learning curve of trial ``number``."""
+        """The learning curve of trial ``number`` (with [data] folds: the mean over folds)."""
         return self.storage.epochs(self.trial(number).id)
+
+    def folds(self, number: int) -> list[FoldRecord]:
+        """The folds of trial ``number`` in a cross-validated search ([data] folds): each fold's
+        final metrics, by fold; the trial's own metrics are their mean (``dev_accuracy_std``:
+        their spread). Empty for a search without folds or a trial that did not complete."""
+        return self.storage.trial_folds(self.trial(number).id)
 
     def diagnosis(self, trial: TrialRecord | int) -> Diagnosis | None:
         """The bias/variance reading of a trial (a TrialRecord or its number): the stored one,

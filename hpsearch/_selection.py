@@ -182,13 +182,15 @@ def split_sizes(search: SearchRecord | Mapping[str, Any]) -> SplitSizes | None:
     return _SIZES[key]
 
 
-def sizes_of(data: Any) -> SplitSizes:
-    """The split sizes of a loaded dataset (samples are columns)."""
-    return SplitSizes(
-        train=int(data.X_train.shape[1]),
-        dev=int(data.X_dev.shape[1]),
-        test=int(data.X_test.shape[1]),
-    )
+def sizes_of(data: Any, folds: int | None = None) -> SplitSizes:
+    """The split sizes of a loaded dataset (samples are columns). With ``folds`` (k-fold
+    cross-validation over train + dev): ``dev`` is every train and dev sample (each is scored
+    once, in its fold: the n of the standard error of the mean accuracy over folds), ``train``
+    the mean size a fold trains on."""
+    train, dev = int(data.X_train.shape[1]), int(data.X_dev.shape[1])
+    if folds:
+        train, dev = round((train + dev) - (train + dev) / folds), train + dev
+    return SplitSizes(train=train, dev=dev, test=int(data.X_test.shape[1]))
 
 
 def _load_sizes(config: Mapping[str, Any]) -> SplitSizes | None:
@@ -197,6 +199,7 @@ def _load_sizes(config: Mapping[str, Any]) -> SplitSizes | None:
     from hpsearch.trainer import TrainerError
 
     try:
-        return sizes_of(load_search_data(SearchConfig.from_stored(dict(config))))
+        stored = SearchConfig.from_stored(dict(config))
+        return sizes_of(load_search_data(stored), stored.data.folds)
     except (HpsearchError, TrainerError, OSError, ValueError):
         return None

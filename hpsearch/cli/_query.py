@@ -114,6 +114,8 @@ def trial_dict(t: Any) -> dict[str, Any]:
         "train_accuracy": t.train_accuracy,
         "dev_loss": t.dev_loss,
         "dev_accuracy": t.dev_accuracy,
+        "dev_loss_std": t.dev_loss_std,
+        "dev_accuracy_std": t.dev_accuracy_std,
         "test_loss": t.test_loss,
         "test_accuracy": t.test_accuracy,
         "epochs_run": t.epochs_run,
@@ -152,6 +154,7 @@ def show(
         epochs = view.epochs(number)
         bv = view.diagnosis(t)
         sizes = view.split_sizes()
+        folds = view.folds(number)
     if fmt == "json":
         out = trial_dict(t) | {
             "started_at": t.started_at,
@@ -166,11 +169,12 @@ def show(
             "n_dev": sizes.dev if sizes else None,
             "n_test": sizes.test if sizes else None,
             "dev_accuracy_se": standard_error(t.dev_accuracy, sizes and sizes.dev),
+            "folds": [asdict(f) for f in folds],
             "epochs": [asdict(e) for e in epochs],
         }
         _render.echo_json(out)
         return
-    for line in _show_lines(view, t, sizes):
+    for line in _show_lines(view, t, sizes) + _fold_lines(t, folds):
         _render.echo(line, wrap=True)
     typer.echo(f"learning curve ({metric}):")
     series = [
@@ -208,6 +212,23 @@ def _show_lines(view: Any, t: Any, sizes: Any) -> list[str]:
     lines.append(f"node {node} host {host} worker {(t.worker_id or '-')[:16]} seed {t.seed}")
     if t.fail_reason is not None:
         lines.append(f"failed: {_render.failure(t)}")
+    return lines
+
+
+def _fold_lines(t: Any, folds: list[Any]) -> list[str]:
+    """A cross-validated trial: its mean ± standard deviation over folds, then each fold."""
+    if not folds:
+        return []
+    cell = _render.cell
+    lines = [
+        f"folds: {len(folds)}; dev accuracy {cell(t.dev_accuracy)} ± {cell(t.dev_accuracy_std)}, "
+        f"dev loss {cell(t.dev_loss)} ± {cell(t.dev_loss_std)} (mean ± standard deviation)"
+    ]
+    lines += [
+        f"  fold {f.fold}: train loss {cell(f.train_loss)} accuracy {cell(f.train_accuracy)}; "
+        f"dev loss {cell(f.dev_loss)} accuracy {cell(f.dev_accuracy)}; epochs {f.epochs_run}"
+        for f in folds
+    ]
     return lines
 
 

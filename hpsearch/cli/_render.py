@@ -378,11 +378,13 @@ def trial_rows(
         row.update({m: values[i] if i < len(values) else None for i, m in enumerate(shown)})
         if "dev_accuracy" not in shown:
             row["dev_accuracy"] = t.dev_accuracy
+        row["dev_accuracy_std"] = getattr(t, "dev_accuracy_std", None)  # [data] folds: spread
         row["epochs_run"] = t.epochs_run
         row.update({user_name(k): v for k, v in t.params.items()})
         row["failure"] = failure(t)
         rows.append(row)
-    cols = ["number", "state", *metrics, "epochs_run", *names]
+    folds = ["dev_accuracy_std"] if any(r["dev_accuracy_std"] is not None for r in rows) else []
+    cols = ["number", "state", *metrics, *folds, "epochs_run", *names]
     if any(r["failure"] for r in rows):
         cols.append("failure")
     return rows, cols

@@ -44,7 +44,7 @@ def summary_lines(outcome: Any, cfg: Any, *, top: int = 5, data: Any = None) -> 
     order = ranked(outcome.trials, directions)
     if order:
         lines += _table(order[:top], objectives, f"top trials by {objectives[0]}")
-    sizes = sizes_of(data) if data is not None else split_sizes(cfg.to_dict())
+    sizes = sizes_of(data, cfg.data.folds) if data is not None else split_sizes(cfg.to_dict())
     noise = dev_noise(order, sizes.dev if sizes else None)
     if order:
         lines += [fold(noise.describe()), *map(fold, noise.warnings)]

@@ -35,6 +35,7 @@ __all__ = [
     "load_config",
     "load_search_data",
     "parse_config",
+    "with_data_facts",
 ]
 
 # A path written in a definition is a path if it says so: these end a file name we read.
@@ -107,7 +108,7 @@ def load_search_data(config: SearchConfig) -> Any:
 
     d = config.data
     try:
-        return load_dataset(
+        data = load_dataset(
             d.dataset,
             split=d.split,
             seed=config.search.seed or 0,
@@ -118,3 +119,44 @@ def load_search_data(config: SearchConfig) -> Any:
         )
     except TrainerInputError as e:
         raise ConfigError(f"data.dataset: {e}", field="data.dataset") from None
+    pooled = data.X_train.shape[1] + data.X_dev.shape[1]
+    if d.folds is not None and d.folds > pooled:
+        raise ConfigError(
+            f"data.folds: expected at most {pooled} folds (the train and dev samples), "
+            f"got {d.folds}",
+            field="data.folds",
+        )
+    return data
+
+
+def with_data_facts(config: SearchConfig, data: Any) -> SearchConfig:
+    """``config`` with the facts of its loaded dataset in [data] (stored with the search):
+    feature names, classes and split sizes (with folds: ``train`` is the mean training size
+    of a fold, ``dev`` every sample scored across folds, ``folds`` each fold's size)."""
+    import dataclasses
+
+    from hpsearch.searcher._folds import fold_sizes
+
+    sizes: dict[str, Any] = {
+        "train": int(data.X_train.shape[1]),
+        "dev": int(data.X_dev.shape[1]),
+        "test": int(data.X_test.shape[1]),
+    }
+    k = config.data.folds
+    if k:
+        folds = fold_sizes(data, k, config.search.seed or 0)
+        pooled = sum(folds)
+        sizes = {
+            "train": round(pooled - pooled / k),
+            "dev": pooled,
+            "test": sizes["test"],
+            "folds": folds,
+        }
+    facts = dataclasses.replace(
+        config.data,
+        feature_names=tuple(data.feature_names),
+        split_sizes=sizes,
+        n_classes=int(data.n_classes),
+        classes=tuple(str(c) for c in data.classes),
+    )
+    return dataclasses.replace(config, data=facts)

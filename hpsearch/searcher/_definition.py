@@ -87,6 +87,17 @@ class DataSettings:
     normalize: str = "standard"
     label_column: str | None = None
     max_samples: int | None = None
+    folds: int | None = None  # k-fold cross-validation over train + dev; None: the plain split
+    # Facts about the loaded data, recorded by the driver at run start and stored with the
+    # search (read back by ``from_stored``, refused in a user's file): not compared.
+    feature_names: tuple[str, ...] | None = field(default=None, compare=False)
+    split_sizes: dict[str, Any] | None = field(default=None, compare=False)
+    n_classes: int | None = field(default=None, compare=False)
+    classes: tuple[str, ...] | None = field(default=None, compare=False)
+
+
+# the DataSettings fields a driver records, not a user
+DATA_FACTS = ("feature_names", "split_sizes", "n_classes", "classes")
 
 
 @dataclass(frozen=True)
@@ -139,7 +150,7 @@ class SearchConfig:
         from hpsearch.searcher._parse import parse_config
 
         raw = stored if isinstance(stored, Mapping) else stored.config
-        return parse_config(dict(raw), source="database")
+        return parse_config(dict(raw), source="database", stored=True)
 
     def with_overrides(self, **overrides: Any) -> SearchConfig:
         """A copy with [search] fields replaced (command-line flags win over the file); only

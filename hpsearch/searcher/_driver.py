@@ -20,6 +20,7 @@ import ray
 import ray.exceptions
 
 from hpsearch.searcher._config import SearchConfig, load_search_data
+from hpsearch.searcher._folds import fold_datasets, refit
 from hpsearch.searcher._local_ray import auto_memory_limit_bytes
 from hpsearch.searcher._messages import (
     EpochsDone,
@@ -130,7 +131,9 @@ class Driver:
         budget = min(s.trials, grid_size(self.config)) if s.sampler == "grid" else s.trials
         data = self._data = self._data if self._data is not None else load_search_data(self.config)
         self.recorder.dataset_hash = data.fingerprint
-        self._data_ref = ray.put(data)  # once; every trial reads it from the object store
+        k = self.config.data.folds
+        # once; every trial reads it from the object store ([data] folds: the k fold datasets)
+        self._data_ref = ray.put(fold_datasets(data, k, s.seed or 0) if k else data)
         if not self._memory_limit:
             self._memory_limit = auto_memory_limit_bytes(s.cpus_per_trial)
         workers = s.workers or max(
@@ -309,7 +312,8 @@ class Driver:
         except Exception as e:  # the sampler's after-trial step failed: record, then stop
             self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began)
             raise self._sampler_failed(e) from None
-        self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began)
+        folds = end.folds if isinstance(end, TrialDone) else ()
+        self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began, folds=folds)
         if isinstance(end, TrialDone) and (is_best or self.config.multi_objective):
             self.recorder.save_model(t.trial_id, end.model)
         if counts:
@@ -378,16 +382,25 @@ class Driver:
             self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=time.perf_counter())
 
     def evaluate_best_on_test(self) -> tuple[float, float] | None:
-        """The test split is never used to choose: only the chosen trial is scored on it."""
+        """The test split is never used to choose: only the chosen trial is scored on it (with
+        [data] folds, after a refit of its settings on all non-test data)."""
         if self.study.best_number is None:
             return None
         best = self.recorder.trial(self.study.best_number)
+        data = self._data
         try:
-            network = Network.from_npz_bytes(self.recorder.load_model(best.id))
+            if self.config.data.folds and data is not None and data.X_test.shape[1]:
+                # cross-validated: refit the chosen settings on train + dev; its model replaces
+                # fold 0's as the trial's model (what predict uses)
+                settings = {**user_settings(self.config.train), **best.params, "seed": best.seed}
+                folds = self.recorder.storage.trial_folds(best.id)
+                network = refit(settings, data, folds, threads=self.config.search.cpus_per_trial)
+                self.recorder.save_model(best.id, network.to_npz_bytes())
+            else:
+                network = Network.from_npz_bytes(self.recorder.load_model(best.id))
         except (ModelNotFoundError, TrainerInputError) as e:
             self.progress.event(f"best trial {best.number}: no test score ({e})")
             return None
-        data = self._data
         if data is None or data.X_test.shape[1] == 0:
             return None
         loss, acc = network.evaluate(data.X_test, data.y_test)

@@ -60,6 +60,10 @@ class TrialDone:
     startup_s: float  # from the worker starting to training starting
     train_s: float
     model: bytes  # the trainer's .npz bytes
+    # with [data] folds: the metrics above are means over folds; their spread and each fold
+    dev_loss_std: float | None = None
+    dev_accuracy_std: float | None = None
+    folds: tuple[Any, ...] = ()  # _folds.FoldDone, named as the hps_trial_folds columns
 
     def metric(self, name: str) -> float:
         """An objective's value (``train_seconds`` is the training time)."""

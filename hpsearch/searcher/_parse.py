@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from hpsearch.searcher._definition import (
+    DATA_FACTS,
     OBJECTIVES,
     PRUNERS,
     SAMPLERS,
@@ -33,12 +34,13 @@ from hpsearch.searcher._values import (
 from hpsearch.searcher._warmup import with_warmup_defaults
 
 
-def parse_config(raw: dict[str, Any], *, source: str = "") -> SearchConfig:
-    """Validate an already-parsed mapping (as from TOML, or a stored definition)."""
+def parse_config(raw: dict[str, Any], *, source: str = "", stored: bool = False) -> SearchConfig:
+    """Validate an already-parsed mapping (as from TOML, or a stored definition: ``stored``
+    accepts the data facts a driver recorded, ``DATA_FACTS``)."""
     check_keys(raw, {"search", "data", "train", "space"}, "")
     check_finite_tree(raw, "")
     search = _search_settings(_table(raw, "search", required=True))
-    data = _data_settings(_table(raw, "data"))
+    data = _data_settings(_table(raw, "data"), stored=stored)
     train = _train_settings(_table(raw, "train"))
     space = parse_space(_table(raw, "space"), trainer_fields())
     overlap = sorted(set(train) & {p.name for p in space})
@@ -163,11 +165,11 @@ def _objectives(objective: Any, direction: Any) -> tuple[tuple[str, ...], tuple[
 # --- [data] ---------------------------------------------------------------------------------------
 
 
-def _data_settings(raw: dict[str, Any]) -> DataSettings:
+def _data_settings(raw: dict[str, Any], *, stored: bool = False) -> DataSettings:
     from hpsearch.trainer import NORMALIZERS
 
     allowed = {f.name for f in dataclasses.fields(DataSettings)}
-    check_keys(raw, allowed, "data.")
+    check_keys(raw, allowed if stored else allowed - set(DATA_FACTS), "data.")
     out: dict[str, Any] = {}
     if "dataset" in raw:
         out["dataset"] = as_str(raw["dataset"], "data.dataset")
@@ -196,6 +198,16 @@ def _data_settings(raw: dict[str, Any]) -> DataSettings:
         out["label_column"] = as_str(raw["label_column"], "data.label_column")
     if raw.get("max_samples") is not None:
         out["max_samples"] = as_int(raw["max_samples"], "data.max_samples", minimum=10)
+    if raw.get("folds") is not None:
+        out["folds"] = as_int(raw["folds"], "data.folds", minimum=2)
+    if stored:  # recorded by a driver: taken back as stored, never from a user's file
+        for name in ("feature_names", "classes"):
+            if isinstance(raw.get(name), list):
+                out[name] = tuple(str(v) for v in raw[name])
+        if isinstance(raw.get("split_sizes"), dict):
+            out["split_sizes"] = dict(raw["split_sizes"])
+        if isinstance(raw.get("n_classes"), int):
+            out["n_classes"] = raw["n_classes"]
     return DataSettings(**out)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import hpsearch
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig
+from hpsearch.searcher._definition import DATA_FACTS
 from hpsearch.searcher._messages import TrialDone, TrialEnd, TrialFailed, TrialPruned, TrialStarted
 from hpsearch.storage import (
     DatabaseUnavailableError,
@@ -65,6 +66,8 @@ def trial_outcome(
                 train_accuracy=end.train_accuracy,
                 dev_loss=end.dev_loss,
                 dev_accuracy=end.dev_accuracy,
+                dev_loss_std=end.dev_loss_std,
+                dev_accuracy_std=end.dev_accuracy_std,
                 n_params=end.n_params,
                 diagnosis=end.diagnosis,
                 avoidable_bias=end.avoidable_bias,
@@ -275,13 +278,21 @@ class Recorder:
         (start_trial clears its epochs), so they are not written then deleted."""
         self._pending.pop(trial_id, None)
 
-    def finish(self, trial_id: int, outcome: TrialOutcome, *, attempt: int, began: float) -> None:
-        """Write the trial's last epochs and its outcome; ``began``: when the driver began
-        handling the end (perf_counter), for ``report_s``."""
+    def finish(
+        self,
+        trial_id: int,
+        outcome: TrialOutcome,
+        *,
+        attempt: int,
+        began: float,
+        folds: tuple[Any, ...] = (),
+    ) -> None:
+        """Write the trial's last epochs and its outcome (and its folds' rows, [data] folds);
+        ``began``: when the driver began handling the end (perf_counter), for ``report_s``."""
         self._write(trial_id)
         report_s = time.perf_counter() - began
         outcome = dataclasses.replace(outcome, report_s=report_s)
-        self._do(lambda: self.storage.finish_trial(trial_id, outcome, attempt=attempt))
+        self._do(lambda: self.storage.finish_trial(trial_id, outcome, attempt=attempt, folds=folds))
 
     def save_model(self, trial_id: int, model: bytes) -> None:
         self._do(lambda: self.storage.save_model(trial_id, model))
@@ -326,6 +337,8 @@ def _pid_alive(pid: int) -> bool:
 def _check_same_definition(stored: SearchConfig, new: SearchConfig) -> None:
     """A search continues only with the definition it started with (budget and workers aside)."""
     a, b = stored.to_dict(), new.to_dict()
+    for d in (a, b):  # facts of the loaded data, recorded by a driver: not the definition
+        d["data"] = {k: v for k, v in d["data"].items() if k not in DATA_FACTS}
     for section in ("data", "train", "space"):
         if a[section] != b[section]:
             raise UserInputError(

@@ -127,6 +127,7 @@ def _retrain(
 ) -> _Run:
     from threadpoolctl import threadpool_limits
 
+    from hpsearch.searcher._folds import iter_folds
     from hpsearch.trainer import DivergedError, TrainConfig, iter_train
 
     epochs: list[Any] = []
@@ -134,7 +135,9 @@ def _retrain(
     diverged = False
     began = time.perf_counter()
     with threadpool_limits(limits=threads):
-        training = iter_train(TrainConfig.from_dict(trainer_settings(settings)), data)
+        config = TrainConfig.from_dict(trainer_settings(settings))
+        # [data] folds: every fold, epoch-major, streaming the means (as the worker does)
+        training = iter_folds(config, data) if isinstance(data, tuple) else iter_train(config, data)
         try:
             while True:
                 try:
@@ -213,7 +216,9 @@ def replay_trial(
 
     A pruned (or failed) trial is replayed for the epochs it ran and compared epoch by epoch; a
     complete trial is compared epoch by epoch and on its final metrics. ``save`` stores the
-    replayed model when the trial has none (never replacing one).
+    replayed model when the trial has none (never replacing one; not for [data] folds, whose
+    model is the best trial's refit). A [data] folds trial replays every fold, epoch-major, and
+    compares the means over folds, as they were stored.
 
     Raises:
         SearchNotFoundError, TrialNotFoundError: no such search or trial.
@@ -228,6 +233,10 @@ def replay_trial(
         )
     settings = trial_settings(config, trial)
     data, checked = trial_dataset(config, record, trial)
+    if config.data.folds:  # the fold datasets the driver built (seeded by the search seed)
+        from hpsearch.searcher._folds import fold_datasets
+
+        data = fold_datasets(data, config.data.folds, config.search.seed or 0)
     stored_epochs = storage.epochs(trial.id)
     threads = int(recorded(trial.environment, "blas_threads") or config.search.cpus_per_trial or 1)
     limit = trial.epochs_run if trial.state != TrialState.COMPLETE else None
@@ -253,7 +262,8 @@ def replay_trial(
         dataset_checked=checked,
         blas_threads=threads,
         seconds=run.seconds,
-        network=run.result.network if run.result is not None else None,
+        # a cross-validated trial's model is the best one's refit, not a fold's: none here
+        network=run.result.network if run.result is not None and not config.data.folds else None,
     )
     if save and out.network is not None:
         try:

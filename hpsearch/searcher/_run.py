@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from hpsearch.errors import UserInputError
 from hpsearch.searcher import _watchdog
-from hpsearch.searcher._config import SearchConfig, load_search_data
+from hpsearch.searcher._config import SearchConfig, load_search_data, with_data_facts
 from hpsearch.searcher._driver import Driver
 from hpsearch.searcher._local_ray import JoinedCluster, LocalRay, check_cpus
 from hpsearch.searcher._optuna import validate_optuna_settings
@@ -179,6 +179,7 @@ def run_search(
     preflight(config)  # the same refusals as `validate` for Python callers (missing packages...)
     validate_optuna_settings(config)
     data = data if data is not None else load_search_data(config)
+    config = with_data_facts(config, data)  # feature names, classes, split sizes: stored
     progress = progress or Progress(quiet=True)
     t0 = time.monotonic()
     driver = Driver(config, storage, progress=progress, on_event=on_event, data=data)

@@ -19,6 +19,7 @@ import numpy as np
 import ray
 
 from hpsearch.searcher._environment import environment
+from hpsearch.searcher._folds import iter_folds
 from hpsearch.searcher._messages import (
     EpochsDone,
     TrialDone,
@@ -82,12 +83,14 @@ def run_trial(
         except TrainerInputError as e:
             yield _failed("ERROR", f"invalid settings: {e}")
             return
-        n_x, n_classes = data.X_train.shape[0], data.n_classes
+        folds = data if isinstance(data, tuple) else None  # [data] folds: one dataset a fold
+        one = folds[0] if folds else data
+        n_x, n_classes = one.X_train.shape[0], one.n_classes
         # the network, its optimizer state and one batch's activations, plus the row-major copy
-        # of the training inputs that training makes for fast mini-batch gathers
+        # of the training inputs that training makes for fast mini-batch gathers (every fold's)
         itemsize = 4 if config.dtype == "float32" else 8
-        need = estimate_memory_bytes(config, n_x, n_classes, _batch(config, data))
-        need += n_x * data.X_train.shape[1] * itemsize
+        need = estimate_memory_bytes(config, n_x, n_classes, _batch(config, one))
+        need += n_x * sum(d.X_train.shape[1] for d in folds or (data,)) * itemsize
         if memory_limit_bytes and need > memory_limit_bytes:
             yield _failed(
                 "MEMORY",
@@ -98,7 +101,7 @@ def run_trial(
         pending: list[EpochMetrics] = []  # epochs not yet sent
         last_sent = time.monotonic()
         try:
-            training = iter_train(config, data)
+            training = iter_folds(config, folds) if folds else iter_train(config, data)
             while True:
                 try:
                     pending.append(next(training))
@@ -142,6 +145,9 @@ def run_trial(
             startup_s=train_start - started,
             train_s=time.time() - train_start,
             model=result.network.to_npz_bytes(),
+            dev_loss_std=getattr(result, "dev_loss_std", None),
+            dev_accuracy_std=getattr(result, "dev_accuracy_std", None),
+            folds=getattr(result, "folds", ()),
         )
 
 

@@ -61,6 +61,7 @@ from hpsearch.storage._open import database_revision, open_storage, upgrade_data
 from hpsearch.storage._query import QueryError, parse_states
 from hpsearch.storage._records import (
     EpochRecord,
+    FoldRecord,
     LeaseHolder,
     SearchRecord,
     SearchSummary,
@@ -83,6 +84,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "EpochRecord",
     "FailReason",
+    "FoldRecord",
     "LeaseHeldError",
     "LeaseHolder",
     "LeaseLostError",

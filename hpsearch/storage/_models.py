@@ -176,6 +176,8 @@ class TrialRow(Base):
     train_accuracy: Mapped[Float]
     dev_loss: Mapped[Float]
     dev_accuracy: Mapped[Float]
+    dev_loss_std: Mapped[Float]  # with [data] folds: the spread over folds (mean in dev_loss)
+    dev_accuracy_std: Mapped[Float]
     test_loss: Mapped[Float]
     test_accuracy: Mapped[Float]
     n_params: Mapped[int | None]
@@ -231,6 +233,23 @@ class EpochRow(Base):
     nonfinite: Mapped[str | None] = mapped_column(String(255))
 
 
+class FoldRow(Base):
+    """One fold of a cross-validated trial ([data] folds): its final metrics. Primary key
+    (trial_id, fold); the trial's own columns hold the mean over folds."""
+
+    __tablename__ = "hps_trial_folds"
+
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("hps_trials.id", ondelete="CASCADE"), primary_key=True
+    )
+    fold: Mapped[int] = mapped_column(primary_key=True)
+    train_loss: Mapped[Float]
+    train_accuracy: Mapped[Float]
+    dev_loss: Mapped[Float]
+    dev_accuracy: Mapped[Float]
+    epochs_run: Mapped[int | None]
+
+
 class ModelRow(Base):
     """Model parameters of a chosen trial, as the trainer's ``.npz`` bytes."""
 
@@ -250,6 +269,8 @@ TRIAL_FLOATS = (
     "train_accuracy",
     "dev_loss",
     "dev_accuracy",
+    "dev_loss_std",
+    "dev_accuracy_std",
     "test_loss",
     "test_accuracy",
     "avoidable_bias",

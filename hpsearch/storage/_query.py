@@ -46,6 +46,8 @@ TRIAL_COLUMNS: dict[str, tuple[Any, str]] = {
     "train_accuracy": (TrialRow.train_accuracy, NUMERIC),
     "dev_loss": (TrialRow.dev_loss, NUMERIC),
     "dev_accuracy": (TrialRow.dev_accuracy, NUMERIC),
+    "dev_loss_std": (TrialRow.dev_loss_std, NUMERIC),
+    "dev_accuracy_std": (TrialRow.dev_accuracy_std, NUMERIC),
     "test_loss": (TrialRow.test_loss, NUMERIC),
     "test_accuracy": (TrialRow.test_accuracy, NUMERIC),
     "avoidable_bias": (TrialRow.avoidable_bias, NUMERIC),

@@ -15,8 +15,14 @@ from sqlalchemy.orm import Session
 
 from hpsearch.storage import _convert, _query, _reads
 from hpsearch.storage._errors import ModelNotFoundError, TrialNotFoundError
-from hpsearch.storage._models import ModelRow, SearchRow, TrialRow, TrialState
-from hpsearch.storage._records import EpochRecord, SearchRecord, SearchSummary, TrialRecord
+from hpsearch.storage._models import FoldRow, ModelRow, SearchRow, TrialRow, TrialState
+from hpsearch.storage._records import (
+    EpochRecord,
+    FoldRecord,
+    SearchRecord,
+    SearchSummary,
+    TrialRecord,
+)
 from hpsearch.storage._session import Database
 
 SearchRef = _reads.SearchRef  # a search's name (str), or its id (int)
@@ -138,6 +144,33 @@ class Reader(Database):
             if not rows and s.get(TrialRow, trial_id) is None:
                 raise TrialNotFoundError(f"no trial with id {trial_id}")
             return [_convert.epoch_record(r._mapping) for r in rows]
+
+        return self._run(run)
+
+    def trial_folds(self, trial_id: int) -> list[FoldRecord]:
+        """A cross-validated trial's folds ([data] folds), by fold; empty for other trials.
+
+        Raises:
+            TrialNotFoundError: no such trial.
+        """
+
+        def run(s: Session) -> list[FoldRecord]:
+            rows = s.scalars(
+                select(FoldRow).where(FoldRow.trial_id == trial_id).order_by(FoldRow.fold)
+            ).all()
+            if not rows and s.get(TrialRow, trial_id) is None:
+                raise TrialNotFoundError(f"no trial with id {trial_id}")
+            return [
+                FoldRecord(
+                    fold=r.fold,
+                    train_loss=r.train_loss,
+                    train_accuracy=r.train_accuracy,
+                    dev_loss=r.dev_loss,
+                    dev_accuracy=r.dev_accuracy,
+                    epochs_run=r.epochs_run,
+                )
+                for r in rows
+            ]
 
         return self._run(run)
 

@@ -75,6 +75,8 @@ class TrialRecord:
     dev_loss: float | None = None
     dev_accuracy: float | None = None
     test_loss: float | None = None
+    dev_loss_std: float | None = None  # with [data] folds: spread over folds (sample std)
+    dev_accuracy_std: float | None = None
     test_accuracy: float | None = None
     n_params: int | None = None
     diagnosis: str | None = None
@@ -120,6 +122,20 @@ class TrialOutcome:
     startup_s: float | None = None
     train_s: float | None = None
     report_s: float | None = None
+    dev_loss_std: float | None = None  # with [data] folds: spread over folds
+    dev_accuracy_std: float | None = None
+
+
+@dataclass(frozen=True)
+class FoldRecord:
+    """One fold of a cross-validated trial: a ``hps_trial_folds`` row (fold counts from 0)."""
+
+    fold: int
+    train_loss: float | None = None
+    train_accuracy: float | None = None
+    dev_loss: float | None = None
+    dev_accuracy: float | None = None
+    epochs_run: int | None = None
 
 
 @dataclass(frozen=True)

@@ -335,10 +335,13 @@ class Storage(Reader):
 
         return self._run(run)
 
-    def finish_trial(self, trial_id: int, outcome: TrialOutcome, *, attempt: int) -> bool:
+    def finish_trial(
+        self, trial_id: int, outcome: TrialOutcome, *, attempt: int, folds: Sequence[Any] = ()
+    ) -> bool:
         """Record a trial's end, fenced by ``attempt``: returns False (and changes nothing) when
         the stored attempt is another one. Outcome fields left None keep the stored value; floats
-        may be NaN/inf. ``duration_s`` is finish minus start on the database clock.
+        may be NaN/inf. ``duration_s`` is finish minus start on the database clock. ``folds``
+        (``FoldRecord``s, [data] folds) replace the trial's ``hps_trial_folds`` rows.
 
         Raises:
             TrialNotFoundError: no such trial.
@@ -350,6 +353,8 @@ class Storage(Reader):
             if not _trials.fence(s, trial_id, attempt, action="finish"):
                 return False
             _trials.finish(s.get_one(TrialRow, trial_id), outcome, self._db_now(s))
+            if folds:
+                _trials.write_folds(s, trial_id, folds)
             return True
 
         return self._run(run)

@@ -26,11 +26,12 @@ from hpsearch.storage._models import (
     TRIAL_FLOATS,
     EpochRow,
     FailReason,
+    FoldRow,
     TrialParamRow,
     TrialRow,
     TrialState,
 )
-from hpsearch.storage._records import TrialOutcome
+from hpsearch.storage._records import FoldRecord, TrialOutcome
 
 log = logging.getLogger("hpsearch.storage")
 
@@ -189,6 +190,23 @@ def finish(row: TrialRow, outcome: TrialOutcome, now: datetime) -> None:
     if outcome.values:
         row.objective_values = encode_list(outcome.values)
         row.objective = finite_or_none(outcome.values[0])
+
+
+def write_folds(s: Session, trial_id: int, folds: Sequence[FoldRecord]) -> None:
+    """Replace a trial's ``hps_trial_folds`` rows by ``folds`` (non-finite floats as NULL)."""
+    s.execute(delete(FoldRow).where(FoldRow.trial_id == trial_id))
+    for f in folds:
+        s.add(
+            FoldRow(
+                trial_id=trial_id,
+                fold=f.fold,
+                epochs_run=f.epochs_run,
+                **{
+                    n: finite_or_none(getattr(f, n))
+                    for n in ("train_loss", "train_accuracy", "dev_loss", "dev_accuracy")
+                },
+            )
+        )
 
 
 def epoch_upsert(dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:

@@ -361,7 +361,7 @@ def test_replay_reports_a_difference_and_the_environment(search_db, tmp_path: Pa
 
 
 def test_replay_save_then_predict_labels_like_training(search_db, tmp_path: Path):
-    from hpsearch.searcher import parse_config
+    from hpsearch.searcher import SearchConfig
     from hpsearch.searcher._replay import trial_dataset
 
     store = search_db.store
@@ -372,7 +372,8 @@ def test_replay_save_then_predict_labels_like_training(search_db, tmp_path: Path
         conn.execute(text("DELETE FROM hps_models WHERE trial_id = :t"), {"t": target.id})
     engine.dispose()
     record = store.get_search(search_db.name)
-    data, _ = trial_dataset(parse_config(record.config), record, target)
+    # a stored definition (with the data facts its driver recorded) is read by from_stored
+    data, _ = trial_dataset(SearchConfig.from_stored(record), record, target)
     # raw (un-normalised) dev inputs, rows as samples, with their labels
     norm = data.normalizer
     X_raw = (data.X_dev.astype(np.float64) * norm.scale + norm.shift).T
