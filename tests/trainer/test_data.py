@@ -9,7 +9,6 @@ import pytest
 
 from hpsearch.trainer._errors import DatasetError
 from hpsearch.trainer.data import (
-    Dataset,
     _bundled,
     _idx,
     load_dataset,
@@ -18,19 +17,7 @@ from hpsearch.trainer.data import (
     read_idx,
     write_idx,
 )
-
-
-def _all_y(d: Dataset) -> np.ndarray:
-    return np.concatenate([d.y_train, d.y_dev, d.y_test])
-
-
-def _all_X(d: Dataset) -> np.ndarray:
-    return np.concatenate([d.X_train, d.X_dev, d.X_test], axis=1)
-
-
-def _m(d: Dataset) -> int:
-    return d.X_train.shape[1] + d.X_dev.shape[1] + d.X_test.shape[1]
-
+from tests.trainer.splits import all_X, all_y, n_samples
 
 # --- generated ---------------------------------------------------------------------------------
 
@@ -64,8 +51,8 @@ def test_flower_reproduces_the_course_points():
 )
 def test_generated_datasets_are_seeded_and_balanced(name, m, n_classes):
     a, b = load_dataset(name), load_dataset(name)
-    assert a.n_x == 2 and _m(a) == m and a.n_classes == n_classes
-    assert np.bincount(_all_y(a)).tolist() == [m // n_classes] * n_classes
+    assert a.n_x == 2 and n_samples(a) == m and a.n_classes == n_classes
+    assert np.bincount(all_y(a)).tolist() == [m // n_classes] * n_classes
     np.testing.assert_array_equal(a.X_train, b.X_train)
     np.testing.assert_array_equal(a.y_dev, b.y_dev)
     assert a.fingerprint == b.fingerprint
@@ -75,7 +62,7 @@ def test_generated_datasets_are_seeded_and_balanced(name, m, n_classes):
 
 def test_generator_options_and_their_errors():
     d = load_dataset("moons:m=1000,noise=0.05", normalize="none")
-    assert _m(d) == 1000
+    assert n_samples(d) == 1000
     with pytest.raises(DatasetError, match="unknown option 'petals'") as info:
         load_dataset("flower:petals=3")
     assert info.value.field == "dataset"
@@ -108,16 +95,16 @@ def test_noise_changes_the_points_not_the_labels():
 )
 def test_shipped_datasets(name, m, n_x, classes):
     d = load_dataset(name)
-    assert (_m(d), d.n_x, d.classes, d.n_classes) == (m, n_x, classes, len(classes))
+    assert (n_samples(d), d.n_x, d.classes, d.n_classes) == (m, n_x, classes, len(classes))
     assert d.y_train.dtype == np.int64 and d.X_train.dtype == np.float32
-    assert set(np.unique(_all_y(d))) == set(range(len(classes)))
+    assert set(np.unique(all_y(d))) == set(range(len(classes)))
 
 
 def test_digits_raw_pixels_are_the_files_values():
     d = load_dataset("digits", normalize="none", dtype="float64")
-    X = _all_X(d)
+    X = all_X(d)
     assert X.min() == 0 and X.max() == 16 and np.all(np.round(X) == X)
-    assert np.bincount(_all_y(d)).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert np.bincount(all_y(d)).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
 
 
 def test_missing_scikit_learn_names_the_install_line(monkeypatch):
@@ -191,7 +178,7 @@ def test_idx_folder_uses_its_own_test_split(tmp_path, gz):
     assert d.X_train.shape[1] + d.X_dev.shape[1] == 120
     np.testing.assert_array_equal(d.y_test, y_test)
     np.testing.assert_allclose(d.X_test, X_test.reshape(40, 784).T / 255, rtol=1e-6)
-    assert _all_X(d).min() >= 0.0 and _all_X(d).max() <= 1.0
+    assert all_X(d).min() >= 0.0 and all_X(d).max() <= 1.0
     assert d.X_dev.shape[1] == round(120 * 0.15 / 0.85)
 
 
@@ -244,6 +231,6 @@ def test_fashion_mnist_absent_names_the_package(tmp_path, monkeypatch):
 def test_fashion_mnist_real_files():
     d = load_dataset("fashion-mnist", max_samples=3500, normalize="none")
     assert d.n_x == 784 and d.classes[0] == "T-shirt/top" and d.classes[9] == "Ankle boot"
-    assert d.X_test.shape[1] == 500 and _m(d) == 3500  # 1/7 of the 70,000 are t10k
+    assert d.X_test.shape[1] == 500 and n_samples(d) == 3500  # 1/7 of the 70,000 are t10k
     assert np.bincount(d.y_test).tolist() == [50] * 10
-    assert _all_X(d).min() >= 0.0 and _all_X(d).max() == pytest.approx(1.0)
+    assert all_X(d).min() >= 0.0 and all_X(d).max() == pytest.approx(1.0)

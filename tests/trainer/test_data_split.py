@@ -15,18 +15,7 @@ from hpsearch.trainer.data import (
     make_dataset,
     stratified_split,
 )
-
-
-def _all_y(d: Dataset) -> np.ndarray:
-    return np.concatenate([d.y_train, d.y_dev, d.y_test])
-
-
-def _all_X(d: Dataset) -> np.ndarray:
-    return np.concatenate([d.X_train, d.X_dev, d.X_test], axis=1)
-
-
-def _m(d: Dataset) -> int:
-    return d.X_train.shape[1] + d.X_dev.shape[1] + d.X_test.shape[1]
+from tests.trainer.splits import all_y, _m
 
 
 @pytest.mark.parametrize(
@@ -102,12 +91,12 @@ def test_split_keeps_class_shares_within_one(counts, train, seed):
 
 def test_max_samples_is_a_stratified_subsample():
     d = load_dataset("digits", max_samples=300)
-    assert _m(d) == 300
-    per_class = np.bincount(_all_y(d))
+    assert n_samples(d) == 300
+    per_class = np.bincount(all_y(d))
     assert per_class.min() >= 28 and per_class.max() <= 32
     assert load_dataset("digits", max_samples=300).fingerprint == d.fingerprint
     np.testing.assert_array_equal(load_dataset("digits", max_samples=300).X_dev, d.X_dev)
-    assert _m(load_dataset("iris", max_samples=10_000)) == 150
+    assert n_samples(load_dataset("iris", max_samples=10_000)) == 150
 
 
 def test_normaliser_uses_training_statistics_only():
