@@ -15,7 +15,7 @@ from hpsearch.trainer.data import (
     make_dataset,
     stratified_split,
 )
-from tests.trainer.splits import all_y, _m
+from tests.trainer.splits import all_y, n_samples
 
 
 @pytest.mark.parametrize(
