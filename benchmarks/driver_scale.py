@@ -112,11 +112,10 @@ def driver_scale(
                 told += 1
                 idle += launched - end  # the slot stood empty from the end to the launch
             heapq.heappush(running, (launched + trial_s, nxt.number, nxt))
-        cpu = time.process_time() - cpu0
+        cpu, span = time.process_time() - cpu0, time.perf_counter() - window0
     finally:
         ask_ahead.AHEAD_FROM = saved
         side.close()
-    span = time.perf_counter() - window0
     return {
         "first_wave_s": filled - t0,
         "rate": told / span,

@@ -37,9 +37,9 @@ AHEAD_FROM = 1000
 DEPTH = 16  # asks requested ahead of the launches: a burst of this many ends needs no wait
 # What the sampler process's TPE reads once the history is longer: the best trials (TPE's
 # "good" group is at most 25 of them) and the most recent ones (TPE already weighs older
-# trials down), so an ask costs about what it costs at 2,000 trials however long the search.
+# trials down), so an ask costs about what it costs at 1,000 trials however long the search.
 KEEP_BEST = 250
-KEEP_RECENT = 1750
+KEEP_RECENT = 750
 REBUILD_EVERY = 100  # tells between two rebuilds of the process's study
 _SAMPLERS_AHEAD = ("tpe",)  # samplers whose ask cost grows with the history
 FINISHED = (
