@@ -271,6 +271,7 @@ def _drive(
             raise
         finally:
             progress.stop()
+            driver.study.close()  # ends the ask-ahead sampler process, if one ran
         if status == SearchStatus.FINISHED:
             test = driver.evaluate_best_on_test()
     if driver.recorder.away and write_end:  # the end's writes could not wait: best effort
