@@ -106,6 +106,9 @@ def test_130_interrupted_by_a_real_sigint(db, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        # a shell's background job (CI) starts with SIGINT ignored, which Python inherits; a
+        # terminal's Ctrl-C reaches a process whose SIGINT is at its default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30
