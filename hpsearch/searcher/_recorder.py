@@ -36,6 +36,7 @@ from hpsearch.storage import (
     Storage,
     TrialOutcome,
     TrialRecord,
+    TrialStart,
     TrialState,
 )
 from hpsearch.trainer import EpochMetrics
@@ -259,15 +260,14 @@ class Recorder:
         self._do(lambda: self._record_start(trial_id, msg))
 
     def _record_start(self, trial_id: int, msg: TrialStarted) -> None:
-        self.storage.record_trial_start(
-            trial_id,
-            attempt=msg.attempt,
+        where = TrialStart(
             node_id=msg.node_id,
             worker_id=msg.worker_id,
             queue_s=msg.queue_s,
             environment={**msg.environment, "host": msg.host, "pid": msg.pid},
             dataset_hash=self.dataset_hash,
         )
+        self.storage.record_trial_start(trial_id, where, attempt=msg.attempt)
 
     def add_epoch(self, trial_id: int, epoch: EpochMetrics) -> None:
         """Buffer one epoch; it is written with the next flush (or the trial's end)."""

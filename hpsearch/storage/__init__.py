@@ -67,6 +67,7 @@ from hpsearch.storage._records import (
     SearchSummary,
     TrialOutcome,
     TrialRecord,
+    TrialStart,
 )
 from hpsearch.storage._schema import head_revision, known_revisions
 from hpsearch.storage._storage import Storage
@@ -101,6 +102,7 @@ __all__ = [
     "TrialNotFoundError",
     "TrialOutcome",
     "TrialRecord",
+    "TrialStart",
     "TrialState",
     "database_revision",
     "head_revision",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -98,6 +99,19 @@ class TrialRecord:
     def value(self) -> float | None:
         """The first objective value (None until the trial completes)."""
         return self.values[0] if self.values else None
+
+
+@dataclass(frozen=True)
+class TrialStart:
+    """Where and how a trial runs, once a worker picked it up (``Storage.record_trial_start``).
+    Fields left None keep the stored value; non-finite timings are dropped."""
+
+    node_id: str | None = None  # Ray's ids of the node and worker process
+    worker_id: str | None = None
+    queue_s: float | None = None  # from submission to the worker starting it
+    startup_s: float | None = None
+    environment: Mapping[str, Any] | None = None  # library versions, BLAS, host, pid
+    dataset_hash: str | None = None  # the data's fingerprint, checked by replay
 
 
 @dataclass(frozen=True)

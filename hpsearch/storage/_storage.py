@@ -30,7 +30,13 @@ from hpsearch.storage._models import (
     TrialState,
 )
 from hpsearch.storage._reading import Reader
-from hpsearch.storage._records import LeaseHolder, SearchRecord, TrialOutcome, TrialRecord
+from hpsearch.storage._records import (
+    LeaseHolder,
+    SearchRecord,
+    TrialOutcome,
+    TrialRecord,
+    TrialStart,
+)
 
 SearchRef = _reads.SearchRef  # a search's name (str), or its id (int)
 DIRECTIONS = ("minimize", "maximize")
@@ -213,12 +219,7 @@ class Storage(Reader):
         *,
         attempt: int = 1,
         seed: int | None = None,
-        node_id: str | None = None,
-        worker_id: str | None = None,
-        queue_s: float | None = None,
-        startup_s: float | None = None,
-        environment: Mapping[str, Any] | None = None,
-        dataset_hash: str | None = None,
+        start: TrialStart | None = None,
     ) -> int:
         """Record that trial ``number`` of a search runs, idempotent on (search, number); returns
         the trial's id (the same id for every attempt).
@@ -235,15 +236,7 @@ class Storage(Reader):
             raise ValueError("`number` should be >= 0 and `attempt` >= 1.")
         param_json = _convert.params_json(params)
         param_rows = [_convert.param_row(k, v) for k, v in params.items()]
-        details = _trials.start_details(
-            seed=seed,
-            node_id=node_id,
-            worker_id=worker_id,
-            queue_s=queue_s,
-            startup_s=startup_s,
-            environment=environment,
-            dataset_hash=dataset_hash,
-        )
+        details = _trials.start_details(start, seed=seed)
 
         def run(s: Session) -> int:
             search_id = self._search_row(s, search).id
@@ -260,32 +253,14 @@ class Storage(Reader):
 
         return self._run(run)
 
-    def record_trial_start(
-        self,
-        trial_id: int,
-        *,
-        attempt: int,
-        node_id: str | None = None,
-        worker_id: str | None = None,
-        queue_s: float | None = None,
-        startup_s: float | None = None,
-        environment: Mapping[str, Any] | None = None,
-        dataset_hash: str | None = None,
-    ) -> bool:
+    def record_trial_start(self, trial_id: int, start: TrialStart, *, attempt: int) -> bool:
         """Add where and how a started trial runs (known once a worker picked it up), fenced by
-        ``attempt``; arguments left None keep the stored value. False for a stale attempt.
+        ``attempt``; fields left None keep the stored value. False for a stale attempt.
 
         Raises:
             TrialNotFoundError: no such trial.
         """
-        details = _trials.start_details(
-            node_id=node_id,
-            worker_id=worker_id,
-            queue_s=queue_s,
-            startup_s=startup_s,
-            environment=environment,
-            dataset_hash=dataset_hash,
-        )
+        details = _trials.start_details(start)
         return self._run(lambda s: _trials.record_start(s, trial_id, attempt, details))
 
     def set_test_metrics(self, trial_id: int, *, test_loss: float, test_accuracy: float) -> None:

@@ -31,7 +31,7 @@ from hpsearch.storage._models import (
     TrialRow,
     TrialState,
 )
-from hpsearch.storage._records import FoldRecord, TrialOutcome
+from hpsearch.storage._records import FoldRecord, TrialOutcome, TrialStart
 
 log = logging.getLogger("hpsearch.storage")
 
@@ -118,25 +118,17 @@ def start(
     return row.id
 
 
-def start_details(
-    *,
-    seed: int | None = None,
-    node_id: str | None = None,
-    worker_id: str | None = None,
-    queue_s: float | None = None,
-    startup_s: float | None = None,
-    environment: Mapping[str, Any] | None = None,
-    dataset_hash: str | None = None,
-) -> dict[str, Any]:
+def start_details(start: TrialStart | None, *, seed: int | None = None) -> dict[str, Any]:
     """Column values for where and how a trial runs (non-finite timings dropped)."""
+    start = start or TrialStart()
     return {
         "seed": seed,
-        "node_id": node_id,
-        "worker_id": worker_id,
-        "queue_s": finite_or_none(queue_s),
-        "startup_s": finite_or_none(startup_s),
-        "environment": dict(environment) if environment is not None else None,
-        "dataset_hash": dataset_hash,
+        "node_id": start.node_id,
+        "worker_id": start.worker_id,
+        "queue_s": finite_or_none(start.queue_s),
+        "startup_s": finite_or_none(start.startup_s),
+        "environment": dict(start.environment) if start.environment is not None else None,
+        "dataset_hash": start.dataset_hash,
     }
 
 

@@ -7,7 +7,14 @@ import math
 from typing import Any
 
 from hpsearch.searcher import parse_config
-from hpsearch.storage import EpochRecord, SearchStatus, Storage, TrialOutcome, TrialState
+from hpsearch.storage import (
+    EpochRecord,
+    SearchStatus,
+    Storage,
+    TrialOutcome,
+    TrialStart,
+    TrialState,
+)
 from tests.definitions import iris_definition
 
 SINGLE = "live-iris"
@@ -63,7 +70,7 @@ def add_trial(
 ) -> int:
     """Start a trial, write its curve, and finish it in ``state`` (RUNNING: left running)."""
     params = {"learning_rate": 0.001 * (number + 1), "dropout": 0.05 * (number % 6)}
-    tid = store.start_trial(name, number, params, seed=number, node_id="node-a")
+    tid = store.start_trial(name, number, params, seed=number, start=TrialStart(node_id="node-a"))
     points = curve(epochs, scale)
     store.add_epochs(tid, points, attempt=1)
     if state is TrialState.RUNNING:

@@ -21,6 +21,7 @@ from hpsearch.storage import (
     TrialNotFoundError,
     TrialOutcome,
     TrialRecord,
+    TrialStart,
     TrialState,
 )
 from hpsearch.storage._models import EpochRow
@@ -158,8 +159,10 @@ def test_finish_is_fenced_by_attempt(storage: Storage) -> None:
     stale = TrialOutcome(TrialState.COMPLETE, values=(0.1,), dev_loss=0.1)
     assert not storage.finish_trial(tid, stale, attempt=1)
     assert storage.trial_by_id(tid).state is TrialState.RUNNING
-    assert storage.record_trial_start(tid, attempt=2, node_id="n2", worker_id="w2", queue_s=0.5)
-    assert not storage.record_trial_start(tid, attempt=1, node_id="stale")
+    assert storage.record_trial_start(
+        tid, TrialStart(node_id="n2", worker_id="w2", queue_s=0.5), attempt=2
+    )
+    assert not storage.record_trial_start(tid, TrialStart(node_id="stale"), attempt=1)
     done = TrialOutcome(
         TrialState.COMPLETE,
         values=(0.2,),
