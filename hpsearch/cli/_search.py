@@ -29,6 +29,15 @@ PatienceOpt = Annotated[
     ),
 ]
 
+TimeBudgetOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DURATION",
+        help='Stop launching trials after this long ("90m", "2h" or seconds; overrides '
+        "[search] time_budget); running trials finish.",
+    ),
+]
+
 
 @app.command()
 def validate(config: ConfigArg) -> None:
@@ -68,6 +77,7 @@ def run(
     storage: StorageOpt = None,
     address: AddressOpt = None,
     seed: Annotated[int | None, typer.Option(help="Search seed (overrides the file).")] = None,
+    time_budget: TimeBudgetOpt = None,
     database_patience: PatienceOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -89,6 +99,7 @@ def run(
         trials=trials,
         workers=workers,
         seed=seed,
+        time_budget=_seconds(time_budget),
         database_patience=database_patience,
     )
     _run_and_report(cfg, _app.open_store(storage), address=address, quiet=quiet, data=data)
@@ -101,6 +112,7 @@ def resume(
     workers: WorkersOpt = None,
     storage: StorageOpt = None,
     address: AddressOpt = None,
+    time_budget: TimeBudgetOpt = None,
     database_patience: PatienceOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -112,11 +124,21 @@ def resume(
     _check_patience(database_patience)
     name = check_search_name(name, field="NAME")
     store = _app.open_store(storage)
-    cfg = stored_config(store, name, trials=trials, workers=workers)
+    cfg = stored_config(
+        store, name, trials=trials, workers=workers, time_budget=_seconds(time_budget)
+    )
     preflight(cfg)
     if database_patience is not None:
         cfg = cfg.with_overrides(database_patience=database_patience)
     _run_and_report(cfg, store, address=address, quiet=quiet, resume=True)
+
+
+def _seconds(text: str | None) -> float | str | None:
+    """--time-budget's text: a plain number is seconds, anything else a duration ("2h")."""
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return text
 
 
 def _check_patience(seconds: float | None) -> None:

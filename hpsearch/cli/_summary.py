@@ -30,7 +30,7 @@ def budget_line(outcome: Any) -> str:
         f"search {outcome.name!r} {outcome.status}: {outcome.complete} complete, "
         f"{outcome.pruned} pruned, {outcome.failed} failed in {outcome.elapsed_s:.1f} s; "
         f"{outcome.complete} of {total} trials trained to the end"
-    )
+    ) + (f"; stopped early, {stop}" if (stop := getattr(outcome, "stop_reason", None)) else "")
 
 
 def summary_lines(outcome: Any, cfg: Any, *, top: int = 5, data: Any = None) -> list[str]:

@@ -76,6 +76,11 @@ class SearchSettings:
     retries: int = 1  # re-runs of a trial whose worker or node was lost
     memory_limit_mb: float = 0.0  # refuse trials estimated above this; 0 = auto (what a node has)
     database_patience: float = 600.0  # seconds to buffer results while the database is away
+    # Stopping rules, each counted from the start of this run (run or resume): no new trial
+    # starts once one holds; running trials finish. 0 / None: off.
+    time_budget: float = 0.0  # seconds of wall clock
+    target: float | None = None  # stop once the best objective reaches it (single objective)
+    patience_trials: int = 0  # stop after this many finished trials without a better best
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,9 @@ class SearchConfig:
         search["objective"] = list(search.pop("objectives"))
         search["direction"] = list(search.pop("directions"))
         search = {k: v for k, v in search.items() if v is not None}
+        for off in ("time_budget", "patience_trials"):  # off: not written (older stored forms)
+            if not search[off]:
+                del search[off]
         data = {
             k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(self.data).items()

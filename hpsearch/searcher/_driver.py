@@ -110,6 +110,7 @@ class Driver:
         self.health: Callable[[], str | None] = lambda: None
         self._health_at = 0.0
         self._away_told = False  # "database unavailable" was said for the current outage
+        self.stop_reason: str | None = None  # a [search] stopping rule that ended the launches
 
     @property
     def search(self) -> SearchRecord | None:
@@ -144,12 +145,17 @@ class Driver:
         self.progress.start(
             total=budget, done=study.done, counts=study.counts, best=study.best_value
         )
+        deadline = time.monotonic() + s.time_budget if s.time_budget else None
         while True:
             if self._interrupted:
                 raise KeyboardInterrupt
             back = self._database_back()  # nothing new starts while the database is away
+            if self.stop_reason is None and (why := study.stop_reason(deadline)):
+                self.stop_reason = why  # no new trial starts; running ones finish
+                self.progress.event(f"stopping: {why}; running trials finish")
             while (
                 back
+                and self.stop_reason is None
                 and not self._interrupted
                 and len(self.inflight) < workers
                 and (self._held or study.done + len(self.inflight) < budget)
@@ -162,7 +168,7 @@ class Driver:
             # After the launches, so a line logged as a trial ends counts its successor.
             self._show_progress()
             if not self.inflight:
-                if back and not self._held:
+                if back and (not self._held or self.stop_reason):
                     break
                 time.sleep(0.25)  # only writes wait: retry them
                 continue

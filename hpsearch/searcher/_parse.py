@@ -24,6 +24,7 @@ from hpsearch.searcher._definition import (
 from hpsearch.searcher._names import check_search_name, field_name, trainer_settings, user_name
 from hpsearch.searcher._parse_space import parse_space
 from hpsearch.searcher._values import (
+    as_duration,
     as_int,
     as_number,
     as_str,
@@ -127,6 +128,12 @@ def _search_settings(raw: dict[str, Any]) -> SearchSettings:
         out["database_patience"] = as_number(
             raw["database_patience"], "search.database_patience", minimum=0
         )
+    if "time_budget" in raw:
+        out["time_budget"] = as_duration(raw["time_budget"], "search.time_budget")
+    if raw.get("target") is not None:
+        out["target"] = as_number(raw["target"], "search.target")
+    if "patience_trials" in raw:
+        out["patience_trials"] = as_int(raw["patience_trials"], "search.patience_trials", minimum=1)
     return SearchSettings(**out)
 
 
@@ -279,6 +286,13 @@ def _check_coherent(config: SearchConfig) -> None:
                 "for a multi-objective search",
                 field="search.pruner",
             )
+        for key in ("target", "patience_trials"):
+            if getattr(s, key) not in (None, 0) or (key == "target" and s.target is not None):
+                raise ConfigError(
+                    f"search.{key}: stops on the best objective, so it needs a single objective "
+                    f"(this search has {len(s.objectives)})",
+                    field=f"search.{key}",
+                )
         if s.sampler == "cmaes":
             raise ConfigError(
                 "search.sampler: cmaes supports a single objective only", field="search.sampler"

@@ -206,7 +206,8 @@ def run_search(
     best = None
     if driver.best_number is not None:
         best = next((t for t in trials if t.number == driver.best_number), None)
-    outcome = SearchOutcome(
+    outcome = RunOutcome(
+        stop_reason=driver.stop_reason if status == SearchStatus.FINISHED else None,
         name=config.search.name,
         status=status.value,
         complete=sum(t.state == TrialState.COMPLETE for t in trials),
@@ -221,6 +222,14 @@ def run_search(
     if status == SearchStatus.INTERRUPTED:
         raise SearchInterrupted(outcome)
     return outcome
+
+
+@dataclasses.dataclass
+class RunOutcome(SearchOutcome):
+    """A ``SearchOutcome`` with why the run stopped launching before its trial budget
+    (a [search] time_budget, target or patience_trials; None: the budget was used)."""
+
+    stop_reason: str | None = None
 
 
 def _drive(
@@ -301,17 +310,29 @@ def _refuse_memory_database(storage: Storage) -> None:
 
 
 def stored_config(
-    storage: Storage, name: str, *, trials: int | None = None, workers: int | None = None
+    storage: Storage,
+    name: str,
+    *,
+    trials: int | None = None,
+    workers: int | None = None,
+    time_budget: float | str | None = None,
 ) -> SearchConfig:
-    """The definition a stored search was started with; budget and workers may be raised."""
+    """The definition a stored search was started with; budgets and workers may be changed."""
     return SearchConfig.from_stored(storage.get_search(name)).with_overrides(
-        trials=trials, workers=workers
+        trials=trials, workers=workers, time_budget=time_budget
     )
 
 
 def resume_search(
-    name: str, storage: Storage, *, trials: int | None = None, workers: int | None = None, **kw: Any
+    name: str,
+    storage: Storage,
+    *,
+    trials: int | None = None,
+    workers: int | None = None,
+    time_budget: float | str | None = None,
+    **kw: Any,
 ) -> SearchOutcome:
-    """Continue a stored search with the definition it was started with."""
-    config = stored_config(storage, name, trials=trials, workers=workers)
+    """Continue a stored search with the definition it was started with (a new time budget
+    counts from this run's start)."""
+    config = stored_config(storage, name, trials=trials, workers=workers, time_budget=time_budget)
     return run_search(config, storage, resume=True, **kw)

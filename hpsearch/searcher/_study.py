@@ -10,6 +10,7 @@ search samples in a separate process, ahead of the launches (``_ask_ahead``); ``
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._messages import TrialDone, TrialEnd
 from hpsearch.searcher._optuna import add_history, new_study, optuna_state, stored_history
 from hpsearch.searcher._space import internal_params, suggest
+from hpsearch.searcher._values import show_duration
 from hpsearch.storage import FailReason, Storage, TrialOutcome, TrialRecord, TrialState
 from hpsearch.trainer import EpochMetrics
 
@@ -54,6 +56,8 @@ class StudySide:
         # past AHEAD_FROM trials TPE asks in a sampler process, ahead of the launches
         self._ahead: AskAhead | None = None
         self._ask_ids: dict[int, int] = {}  # Optuna trial number here -> the process's ask id
+        self.since_best = 0  # trials finished in this run since the best last improved
+        self._improved = False  # the trial told last made the best strictly better
 
     def rebuild(self, storage: Storage, stored: Sequence[TrialRecord]) -> None:
         """Optuna's history, the counts and the best trial from a search's stored trials.
@@ -65,6 +69,7 @@ class StudySide:
             if _counts_toward_budget(t):
                 self._count(t.state.value)
             self._consider_best(t.number, t.values, t.dev_loss)
+        self.since_best, self._improved = 0, False  # patience counts this run's trials
         add_history(self.study, stored_history(self.config, storage, stored))
         # Trials a dead driver (or Ctrl-C) left behind run again: same number, same
         # hyperparameters, next attempt. Their rows are reused, so nothing is duplicated.
@@ -151,7 +156,25 @@ class StudySide:
         """One more finished trial toward the budget."""
         self._count(outcome.state.value)
 
+    def stop_reason(self, deadline: float | None) -> str | None:
+        """Why no new trial should start ([search] target, patience_trials, time_budget)."""
+        s = self.config.search
+        if s.target is not None and self.best_value is not None:
+            maximize = s.directions[0] == "maximize"
+            if self.best_value >= s.target if maximize else self.best_value <= s.target:
+                return (
+                    f"target reached: {s.objectives[0]} {self.best_value:.6g} "
+                    f"(search.target = {s.target:g})"
+                )
+        if s.patience_trials and self.since_best >= s.patience_trials:
+            return f"patience: {self.since_best} finished trials without a better best"
+        if deadline is not None and time.monotonic() >= deadline:
+            return f"time budget of {show_duration(s.time_budget)} reached"
+        return None
+
     def _count(self, state: str) -> None:
+        self.since_best = 0 if self._improved else self.since_best + 1
+        self._improved = False
         self.done += 1
         self.counts[state] = self.counts.get(state, 0) + 1
 
@@ -166,9 +189,11 @@ class StudySide:
             return False
         if self.best_value is None:
             self.best_value, self.best_number, self._best_key = v, number, _key(dev_loss, number)
+            self._improved = True
             return True
         maximize = self.config.search.directions[0] == "maximize"
         better = v > self.best_value if maximize else v < self.best_value
+        self._improved = better
         if better or (v == self.best_value and _key(dev_loss, number) < self._best_key):
             self.best_value, self.best_number, self._best_key = v, number, _key(dev_loss, number)
         return better or v == self.best_value

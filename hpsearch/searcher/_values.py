@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from hpsearch.searcher._definition import ConfigError
@@ -54,6 +55,36 @@ def as_str(value: Any, key: str, *, choices: tuple[str, ...] | None = None) -> s
     if choices is not None and value not in choices:
         raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}", field=key)
     return value
+
+
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([smhd]?)\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def as_duration(value: Any, key: str) -> float:
+    """Seconds > 0 from a number of seconds or a duration such as "90m", "2h", "1h30m", "45s"."""
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        parts = _DURATION_PART.findall(value)
+        if "".join(a + b for a, b in parts) == re.sub(r"\s+", "", value):
+            seconds = sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        shown = repr(value) if isinstance(value, str) else kind_of(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            shown = f"{value}"
+        raise ConfigError(
+            f'{key}: expected a duration like "90m", "2h" or seconds > 0, got {shown}', field=key
+        )
+    return seconds
+
+
+def show_duration(seconds: float) -> str:
+    """90 -> "90 s", 5400 -> "1.5 h"."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 # A definition is a few levels deep (section, key, table, list, list of units): far below this.
