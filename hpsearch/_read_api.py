@@ -95,6 +95,7 @@ class Results:
                     "direction": s.directions[0],
                     "duration_s": round(s.duration_s, 3) if s.duration_s is not None else None,
                     "dataset": s.dataset,
+                    "stopped": s.stop_reason,
                 }
             )
         return rows

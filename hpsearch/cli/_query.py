@@ -25,7 +25,7 @@ def searches(storage: StorageOpt = None, fmt: FormatOpt = "table") -> None:
         rows = results.search_rows()
     if fmt != "table":
         cols = ["name", "status", "trials", "complete", "pruned", "failed", "running"]
-        cols += ["best", "objective", "direction", "duration_s", "dataset"]
+        cols += ["best", "objective", "direction", "duration_s", "dataset", "stopped"]
         _render.emit(rows, cols, fmt)
         return
     objectives = {r["objective"] for r in rows}
@@ -35,7 +35,10 @@ def searches(storage: StorageOpt = None, fmt: FormatOpt = "table") -> None:
     for r in rows:
         r[best] = r["best"]
         r["duration"] = _render.seconds(r["duration_s"])
-    _render.emit(rows, [*cols, "duration"], fmt, title=_render.plural(len(rows), "search"))
+    cols.append("duration")
+    if any(r["stopped"] for r in rows):  # why a search stopped before its budget
+        cols.append("stopped")
+    _render.emit(rows, cols, fmt, title=_render.plural(len(rows), "search"))
 
 
 @app.command()

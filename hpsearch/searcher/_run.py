@@ -287,7 +287,8 @@ def _drive(
         write_end = False
         stop = stop or DatabaseUnavailableError(f"database unavailable; {resume_hint}")
     if write_end:
-        storage.set_search_status(search_id, status)
+        reason = driver.stop_reason if status == SearchStatus.FINISHED else None
+        storage.set_search_status(search_id, status, stop_reason=reason)
         storage.release_lease(search_id)
     else:
         with suppress(StorageError):

@@ -198,6 +198,7 @@ def search_record(row: SearchRow) -> SearchRecord:
         lease_holder=holder if holder and row.lease_pid is not None else None,
         lease_heartbeat_at=utc(row.lease_heartbeat_at),
         lease_expires_at=utc(row.lease_expires_at),
+        stop_reason=row.stop_reason,
     )
 
 
@@ -221,6 +222,7 @@ def search_summary(row: SearchRow, counts: tuple[Any, ...]) -> SearchSummary:
         best_value=lo if row.directions[0] == "minimize" else hi,
         duration_s=(end - created).total_seconds() if end and created else None,
         dataset=row.dataset,
+        stop_reason=row.stop_reason,
     )
 
 

@@ -145,6 +145,7 @@ class SearchRow(Base):
     lease_heartbeat_at: Mapped[Timestamp]
     lease_expires_at: Mapped[Timestamp]
     lease_ttl_s: Mapped[Float]
+    stop_reason: Mapped[str | None] = mapped_column(Text)  # why it stopped before its budget
 
     trials: Mapped[list[TrialRow]] = relationship(
         back_populates="search", cascade="all, delete-orphan", passive_deletes=True

@@ -48,6 +48,7 @@ class SearchRecord:
     lease_holder: LeaseHolder | None = None
     lease_heartbeat_at: datetime | None = None
     lease_expires_at: datetime | None = None
+    stop_reason: str | None = None  # why a finished search stopped before its trial budget
 
     @property
     def direction(self) -> str:
@@ -184,3 +185,4 @@ class SearchSummary:
     best_value: float | None  # best finite first-objective value of complete trials
     duration_s: float | None  # created -> finished (or -> last trial finished while running)
     dataset: str | None = None
+    stop_reason: str | None = None  # why it stopped before its trial budget

@@ -121,8 +121,11 @@ class Storage(Reader):
 
         return self._run(run)
 
-    def set_search_status(self, search: SearchRef, status: SearchStatus | str) -> SearchRecord:
+    def set_search_status(
+        self, search: SearchRef, status: SearchStatus | str, *, stop_reason: str | None = None
+    ) -> SearchRecord:
         """Set the status; a finished status stamps ``finished_at``, RUNNING clears it.
+        ``stop_reason`` says why a search stopped before its trial budget (None: it did not).
 
         Raises:
             SearchNotFoundError: no such search.
@@ -134,6 +137,7 @@ class Storage(Reader):
             row = self._search_row(s, search)
             row.status = status
             row.finished_at = self._db_now(s) if status.is_finished() else None
+            row.stop_reason = stop_reason
             s.flush()
             return _convert.search_record(row)
 

@@ -132,6 +132,13 @@ def test_target_stops_with_fewer_trials_than_the_budget(ray_local, tmp_path: Pat
     assert best >= 0.5
     assert outcome.stop_reason.startswith("target reached: dev_accuracy ")
     assert "search.target = 0.5" in budget_line(outcome)
+    # the reason is stored with the search and shown by `hpsearch searches`
+    stored = storage.get_search("stop-test")
+    assert stored.status == SearchStatus.FINISHED and stored.stop_reason == outcome.stop_reason
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    listed = CliRunner().invoke(app, ["searches", "--storage", url, "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert '"stopped": "target reached: dev_accuracy' in listed.stdout
 
 
 def test_a_minimised_target_is_reached_from_above(ray_local, tmp_path: Path) -> None:
@@ -153,6 +160,8 @@ def test_patience_stops_after_trials_without_a_better_best(ray_local, tmp_path: 
 
 
 def test_no_rule_means_no_stop_reason(ray_local, tmp_path: Path) -> None:
-    outcome = run_search(config(trials=2), store(tmp_path))
+    storage = store(tmp_path)
+    outcome = run_search(config(trials=2), storage)
     assert outcome.stop_reason is None
+    assert storage.get_search("stop-test").stop_reason is None
     assert "stopped early" not in budget_line(outcome)
