@@ -27,7 +27,7 @@ from hpsearch.searcher import (
     trial_settings,
 )
 from hpsearch.searcher._analysis import external_name
-from hpsearch.storage import TrialOutcome, TrialState, open_storage
+from hpsearch.storage import TrialOutcome, TrialStart, TrialState, open_storage
 from hpsearch.trainer import TrainConfig, train
 
 DEFINITION = {
@@ -83,8 +83,7 @@ def stored_trial(tmp_path: Path):
             0,
             {"lambd": 0.01},
             seed=5,
-            environment=environment(1),
-            dataset_hash=data.fingerprint,
+            start=TrialStart(environment=environment(1), dataset_hash=data.fingerprint),
         )
         store.add_epochs(tid, result.history)
         outcome = TrialOutcome(
