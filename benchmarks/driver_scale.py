@@ -19,6 +19,32 @@ import time
 import numpy as np
 
 
+def synthetic_history(n: int, *, epochs: int = 0, seed: int = 0) -> list:
+    """``n`` finished trials over the benchmark space (learning rate, units, dropout) with random
+    values and, when ``epochs`` > 0, random intermediate values: the history a sampler sees."""
+    import optuna
+
+    rng = np.random.default_rng(seed)
+    dists = {
+        "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+        "units": optuna.distributions.IntDistribution(8, 256, log=True),
+        "dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
+    }
+    return [
+        optuna.trial.create_trial(
+            params={
+                "learning_rate": float(10 ** rng.uniform(-4, -1)),
+                "units": int(rng.integers(8, 257)),
+                "dropout": float(rng.uniform(0, 0.5)),
+            },
+            distributions=dists,
+            value=float(rng.uniform()),
+            intermediate_values={e: float(rng.uniform()) for e in range(1, epochs + 1)},
+        )
+        for _ in range(n)
+    ]
+
+
 def driver_scale(
     history: int, slots: int, trial_s: float, duration: float, *, ahead: bool, epochs: int = 5
 ) -> dict:
@@ -29,8 +55,6 @@ def driver_scale(
     scale run's "driver CPU"). Returns the trials per second sustained and how full the slots
     stayed after the first wave (``ahead``: sampling in a separate process past 1,000 trials)."""
     import heapq
-
-    import optuna
 
     import hpsearch.searcher._ask_ahead as ask_ahead
     from hpsearch.searcher import parse_config
@@ -59,27 +83,8 @@ def driver_scale(
         }
     )
     side = StudySide(config)
-    rng = np.random.default_rng(0)
-    dists = {
-        "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
-        "units": optuna.distributions.IntDistribution(8, 256, log=True),
-        "dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
-    }
-    side.study.add_trials(
-        [
-            optuna.trial.create_trial(
-                params={
-                    "learning_rate": float(10 ** rng.uniform(-4, -1)),
-                    "units": int(rng.integers(8, 257)),
-                    "dropout": float(rng.uniform(0, 0.5)),
-                },
-                distributions=dists,
-                value=float(rng.uniform()),
-                intermediate_values={e: float(rng.uniform()) for e in range(1, epochs + 1)},
-            )
-            for _ in range(history)
-        ]
-    )
+    side.study.add_trials(synthetic_history(history, epochs=epochs))
+    rng = np.random.default_rng(1)  # the simulated trials' epoch values
     side.next_number = history
     saved = ask_ahead.AHEAD_FROM
     ask_ahead.AHEAD_FROM = ask_ahead.AHEAD_FROM if ahead else 10**12

@@ -140,7 +140,6 @@ def run_tune(trials: int, workers: int, tmp: Path) -> dict | None:
 
 def ask_cost(history: int, asks: int = 5) -> float:
     """Seconds per ask+tell of the driver's TPE study after `history` finished trials."""
-    import optuna
 
     from hpsearch.searcher._optuna import new_study
     from hpsearch.searcher._space import suggest
@@ -157,26 +156,9 @@ def ask_cost(history: int, asks: int = 5) -> float:
 
     config = parse_config(raw)
     study = new_study(config)
-    rng = np.random.default_rng(0)
-    dists = {
-        "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
-        "units": optuna.distributions.IntDistribution(8, 256, log=True),
-        "dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
-    }
-    study.add_trials(
-        [
-            optuna.trial.create_trial(
-                params={
-                    "learning_rate": float(10 ** rng.uniform(-4, -1)),
-                    "units": int(rng.integers(8, 257)),
-                    "dropout": float(rng.uniform(0, 0.5)),
-                },
-                distributions=dists,
-                value=float(rng.uniform()),
-            )
-            for _ in range(history)
-        ]
-    )
+    from driver_scale import synthetic_history  # benchmarks/, beside this script
+
+    study.add_trials(synthetic_history(history))
     t0 = time.perf_counter()
     for _ in range(asks):
         trial = study.ask()
