@@ -191,7 +191,7 @@ def run_search(
         if ray_watch is not None:
             driver.health = ray_watch.dead
             pipe = _watchdog.start(
-                url=storage._url.render_as_string(hide_password=False),  # never on a command line
+                url=storage.secret_url(),  # over a pipe, never on a command line
                 search_id=driver.recorder.search_id,
                 name=config.search.name,
                 holder=dataclasses.asdict(LeaseHolder.current()),

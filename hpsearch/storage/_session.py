@@ -119,6 +119,11 @@ class Database:
         """The storage URL with its password masked."""
         return mask_url(self._url)
 
+    def secret_url(self) -> str:
+        """The full URL, password included, to hand to a child process over a pipe (never on a
+        command line, in a log or in output: print :attr:`url` instead)."""
+        return self._url.render_as_string(hide_password=False)
+
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
