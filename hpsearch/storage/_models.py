@@ -146,6 +146,7 @@ class SearchRow(Base):
     lease_expires_at: Mapped[Timestamp]
     lease_ttl_s: Mapped[Float]
     stop_reason: Mapped[str | None] = mapped_column(Text)  # why it stopped before its budget
+    seeded_from: Mapped[dict[str, Any] | None] = mapped_column(JsonType)  # warm start, see 0005
 
     trials: Mapped[list[TrialRow]] = relationship(
         back_populates="search", cascade="all, delete-orphan", passive_deletes=True
@@ -197,6 +198,9 @@ class TrialRow(Base):
     environment: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     dataset_hash: Mapped[str | None] = mapped_column(String(128))
     nonfinite: Mapped[str | None] = mapped_column(String(255))
+    predict_ms: Mapped[Float]  # ms to label 1,000 dev samples, one thread
+    feasible: Mapped[bool | None]  # NULL without [search] constraints
+    constraint_values: Mapped[list[Any] | None] = mapped_column(JsonType)  # <= 0 when it holds
 
     search: Mapped[SearchRow] = relationship(back_populates="trials")
 
