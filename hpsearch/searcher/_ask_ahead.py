@@ -106,10 +106,13 @@ class AskAhead:
         state: optuna.trial.TrialState,
         values: list[float] | None,
         intermediate: dict[int, float],
+        constraints: dict[str, float] | None = None,
     ) -> None:
         """One finished trial for the sampler's history (``ask_id`` None: not one it asked).
-        ``intermediate``: its reported objective by step (TPE ranks pruned trials by them)."""
-        self._conn.send(("tell", ask_id, params, distributions, state, values, intermediate))
+        ``intermediate``: its reported objective by step (TPE ranks pruned trials by them);
+        ``constraints``: its [search] constraint values by name (TPE reads them too)."""
+        message = ("tell", ask_id, params, distributions, state, values, intermediate)
+        self._conn.send((*message, constraints or {}))
 
     def history_size(self) -> int:
         """How many finished trials the sampler process has received once it has read
@@ -145,6 +148,8 @@ def kept(
         return list(trials)
     complete = [i for i, t in enumerate(trials) if t.state == optuna.trial.TrialState.COMPLETE]
     complete.sort(key=lambda i: trials[i].values[0], reverse=maximize)
+    # feasible trials first ([search] constraints; a stable sort keeps the order within each)
+    complete.sort(key=lambda i: any(v > 0 for v in trials[i].constraints.values()))
     chosen = set(complete[:best]) | set(range(len(trials) - recent, len(trials)))
     return [trials[i] for i in sorted(chosen)]
 
@@ -211,11 +216,13 @@ class _Sampler:
             self._tell(*message[1:])
         return kind != "stop"
 
-    def _tell(self, ask_id, params, dists, state, values, intermediate) -> None:
+    def _tell(self, ask_id, params, dists, state, values, intermediate, constraints) -> None:
         own = self.asked.pop(ask_id, None) if ask_id is not None else None
         if own is not None:
             for step, value in intermediate.items():
                 own.report(value, step)
+            for key, value in constraints.items():
+                own.set_constraint(key, value)
             self.study.tell(own, values, state=state)
             self.all.append(self.study._storage.get_trial(own._trial_id))
         else:
@@ -225,6 +232,7 @@ class _Sampler:
                 state=state,
                 values=values,
                 intermediate_values=intermediate,
+                system_attrs={f"constraints:{k}": v for k, v in constraints.items()},
             )
             self.study.add_trial(frozen)
             self.all.append(frozen)

@@ -81,6 +81,9 @@ class SearchSettings:
     time_budget: float = 0.0  # seconds of wall clock
     target: float | None = None  # stop once the best objective reaches it (single objective)
     patience_trials: int = 0  # stop after this many finished trials without a better best
+    # satisficing metrics: "n_params <= 100000" ... (see _constraints); the best trial is the
+    # best feasible one
+    constraints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,13 @@ class SearchConfig:
     def multi_objective(self) -> bool:
         return len(self.search.objectives) > 1
 
+    @property
+    def constraints(self) -> tuple[Any, ...]:
+        """[search] constraints, parsed (``_constraints.Constraint``); empty without any."""
+        from hpsearch.searcher._constraints import parse_constraint
+
+        return tuple(parse_constraint(c) for c in self.search.constraints)
+
     def to_dict(self) -> dict[str, Any]:
         """The definition in the file's own shape, JSON-able; ``parse_config`` reads it back.
 
@@ -131,9 +141,11 @@ class SearchConfig:
         search["objective"] = list(search.pop("objectives"))
         search["direction"] = list(search.pop("directions"))
         search = {k: v for k, v in search.items() if v is not None}
-        for off in ("time_budget", "patience_trials"):  # off: not written (older stored forms)
-            if not search[off]:
+        for off in ("time_budget", "patience_trials", "constraints"):  # off: not written
+            if not search[off]:  # (as in older stored forms)
                 del search[off]
+        if "constraints" in search:
+            search["constraints"] = list(search["constraints"])
         data = {
             k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(self.data).items()

@@ -312,7 +312,7 @@ class Driver:
         """One place for every end: tell Optuna, write the outcome (and model), count it."""
         began = time.perf_counter()
         self.inflight.pop(t.gen, None)
-        outcome = trial_outcome(end, values=self.study.values(end), epochs_seen=t.epochs_seen)
+        outcome = trial_outcome(end, **self.study.measured(end), epochs_seen=t.epochs_seen)
         try:
             is_best = self.study.tell(t.otrial, t.number, outcome)
         except Exception as e:  # the sampler's after-trial step failed: record, then stop

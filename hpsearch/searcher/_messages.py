@@ -13,6 +13,7 @@ Imports neither Ray, Optuna nor storage: the worker loads it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,10 +65,14 @@ class TrialDone:
     dev_loss_std: float | None = None
     dev_accuracy_std: float | None = None
     folds: tuple[Any, ...] = ()  # _folds.FoldDone, named as the hps_trial_folds columns
+    predict_ms: float | None = None  # ms to label 1,000 dev samples on one thread (_latency)
 
     def metric(self, name: str) -> float:
-        """An objective's value (``train_seconds`` is the training time)."""
-        return float(self.train_s if name == "train_seconds" else getattr(self, name))
+        """An objective's or constraint's value (``train_seconds`` is the training time)."""
+        if name == "train_seconds":
+            return float(self.train_s)
+        value = getattr(self, name)
+        return math.nan if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ import optuna
 from optuna.trial import TrialState as OptunaState
 
 from hpsearch.searcher._config import ConfigError, SearchConfig
+from hpsearch.searcher._constraints import optuna_constraints
 from hpsearch.searcher._space import grid_space, internal_params
+
+CONSTRAINTS_KEY = "constraints"  # Optuna's system attribute (``Trial.set_constraint``)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("optuna").setLevel(logging.WARNING)
@@ -182,8 +185,10 @@ def frozen_trial(
     values: Sequence[float | None] | None,
     intermediate: dict[int, float],
     number: int = 0,
+    constraints: Sequence[float | None] | None = None,
 ) -> optuna.trial.FrozenTrial | None:
-    """An Optuna FrozenTrial for one stored trial (None when Optuna cannot hold it)."""
+    """An Optuna FrozenTrial for one stored trial (None when Optuna cannot hold it), with its
+    [search] constraint values (``constraints``) where the sampler reads them."""
     ostate = optuna_state(state, values)
     if ostate is None:
         return None
@@ -202,6 +207,10 @@ def frozen_trial(
         state=ostate,
         intermediate_values={k: v for k, v in intermediate.items() if math.isfinite(v)},
         user_attrs={"number": number},
+        system_attrs={
+            f"{CONSTRAINTS_KEY}:{k}": v
+            for k, v in optuna_constraints(config.constraints, constraints).items()
+        },
     )
 
 
@@ -235,6 +244,7 @@ def stored_history(
                 values=list(t.values) if t.values else None,
                 intermediate=intermediate,
                 number=t.number,
+                constraints=t.constraint_values,
             )
         )
     return out

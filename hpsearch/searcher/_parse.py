@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from hpsearch.searcher._constraints import check_sampler, parse_constraints
 from hpsearch.searcher._definition import (
     DATA_FACTS,
     OBJECTIVES,
@@ -134,6 +135,8 @@ def _search_settings(raw: dict[str, Any]) -> SearchSettings:
         out["target"] = as_number(raw["target"], "search.target")
     if "patience_trials" in raw:
         out["patience_trials"] = as_int(raw["patience_trials"], "search.patience_trials", minimum=1)
+    if raw.get("constraints") is not None:
+        out["constraints"] = tuple(str(c) for c in parse_constraints(raw["constraints"]))
     return SearchSettings(**out)
 
 
@@ -297,6 +300,7 @@ def _check_coherent(config: SearchConfig) -> None:
             raise ConfigError(
                 "search.sampler: cmaes supports a single objective only", field="search.sampler"
             )
+    check_sampler(config.constraints, s.sampler)
     if s.pruner != "none" and s.objectives[0] not in EPOCH_METRICS:
         raise ConfigError(
             f"search.objective: pruning watches the objective every epoch, and "

@@ -50,13 +50,20 @@ RETRY_MAX_S = 5.0
 
 
 def trial_outcome(
-    end: TrialEnd, *, values: tuple[float, ...] = (), epochs_seen: int = 0
+    end: TrialEnd,
+    *,
+    values: tuple[float, ...] = (),
+    epochs_seen: int = 0,
+    constraint_values: tuple[float, ...] | None = None,
 ) -> TrialOutcome:
     """The stored outcome of a trial's end: the one conversion between the messages and storage.
 
     ``values``: the objectives of a completed trial; ``epochs_seen``: the epochs the driver
-    received from a trial that failed. A pruned trial keeps its last epoch's losses and accuracies.
+    received from a trial that failed; ``constraint_values``: a completed trial's constraint
+    values ([search] constraints; None without any), <= 0 where a constraint holds. A pruned
+    trial keeps its last epoch's losses and accuracies.
     """
+    feasible = None if constraint_values is None else all(v <= 0 for v in constraint_values)
     match end:
         case TrialDone():
             return TrialOutcome(
@@ -75,6 +82,9 @@ def trial_outcome(
                 variance=end.variance,
                 startup_s=end.startup_s,
                 train_s=end.train_s,
+                predict_ms=end.predict_ms,
+                feasible=feasible,
+                constraint_values=constraint_values,
             )
         case TrialPruned(last=None):
             return TrialOutcome(state=TrialState.PRUNED, epochs_run=end.epochs_run)
@@ -345,7 +355,7 @@ def _check_same_definition(stored: SearchConfig, new: SearchConfig) -> None:
                 f"search {new.search.name!r} already exists with a different [{section}]; "
                 f"use another --name, or `hpsearch resume {new.search.name}`"
             )
-    for key in ("sampler", "pruner", "objective", "direction", "seed"):
+    for key in ("sampler", "pruner", "objective", "direction", "seed", "constraints"):
         if a["search"].get(key) != b["search"].get(key):
             raise UserInputError(
                 f"search {new.search.name!r} already exists with a different search.{key}; "

@@ -19,6 +19,7 @@ import optuna
 
 from hpsearch.searcher._ask_ahead import FINISHED, AskAhead, wanted
 from hpsearch.searcher._config import SearchConfig
+from hpsearch.searcher._constraints import constraint_values, optuna_constraints
 from hpsearch.searcher._messages import TrialDone, TrialEnd
 from hpsearch.searcher._optuna import add_history, new_study, optuna_state, stored_history
 from hpsearch.searcher._space import internal_params, suggest
@@ -45,6 +46,7 @@ class StudySide:
 
     def __init__(self, config: SearchConfig) -> None:
         self.config = config
+        self.constraints = config.constraints  # [search] constraints, parsed once
         self.study = new_study(config)
         self.requeue: list[TrialRecord] = []  # lost trials to run again under their numbers
         self.next_number = 0
@@ -68,7 +70,7 @@ class StudySide:
         for t in stored:
             if _counts_toward_budget(t):
                 self._count(t.state.value)
-            self._consider_best(t.number, t.values, t.dev_loss)
+            self._consider_best(t.number, t.values, t.dev_loss, t.feasible)
         self.since_best, self._improved = 0, False  # patience counts this run's trials
         add_history(self.study, stored_history(self.config, storage, stored))
         # Trials a dead driver (or Ctrl-C) left behind run again: same number, same
@@ -129,10 +131,22 @@ class StudySide:
             return ()
         return tuple(end.metric(m) for m in self.config.search.objectives)
 
+    def measured(self, end: TrialEnd) -> dict[str, Any]:
+        """``trial_outcome``'s keywords for what the study measures of a completed trial: its
+        objective ``values`` and [search] ``constraint_values`` (None without constraints)."""
+        done = isinstance(end, TrialDone)
+        return {
+            "values": self.values(end),
+            "constraint_values": constraint_values(self.constraints, end.metric) if done else None,
+        }
+
     def tell(self, otrial: optuna.Trial, number: int, outcome: TrialOutcome) -> bool:
-        """Tell Optuna how the trial ended; True when it is the best so far."""
+        """Tell Optuna how the trial ended (with its constraint values: the TPE, NSGA-II and GP
+        samplers read them); True when it is the best feasible trial so far."""
         state = optuna_state(outcome.state, outcome.values)
         values = list(outcome.values) if state == optuna.trial.TrialState.COMPLETE else None
+        for key, value in optuna_constraints(self.constraints, outcome.constraint_values).items():
+            otrial.set_constraint(key, value)
         try:
             self.study.tell(otrial, values, state=state)
         except RuntimeError as e:
@@ -149,8 +163,11 @@ class StudySide:
                 frozen.state,
                 values if frozen.state == optuna.trial.TrialState.COMPLETE else None,
                 dict(frozen.intermediate_values),
+                dict(frozen.constraints),
             )
-        return values is not None and self._consider_best(number, values, outcome.dev_loss)
+        return values is not None and self._consider_best(
+            number, values, outcome.dev_loss, outcome.feasible
+        )
 
     def count(self, outcome: TrialOutcome) -> None:
         """One more finished trial toward the budget."""
@@ -178,11 +195,14 @@ class StudySide:
         self.done += 1
         self.counts[state] = self.counts.get(state, 0) + 1
 
-    def _consider_best(self, number: int, values: Any, dev_loss: float | None = None) -> bool:
-        """Track the best trial by the shared ordering (objective, then dev_loss ascending, then
-        number); True when this one ties or beats the best so far on the objective, so its model
-        is kept (whichever of tied trials the ordering names best has one)."""
-        if self.config.multi_objective or not values or values[0] is None:
+    def _consider_best(
+        self, number: int, values: Any, dev_loss: float | None = None, feasible: Any = None
+    ) -> bool:
+        """Track the best feasible trial by the shared ordering (objective, then dev_loss
+        ascending, then number); True when this one ties or beats the best so far on the
+        objective, so its model is kept (whichever of tied trials the ordering names best has
+        one). An infeasible trial ([search] constraints) is never the best."""
+        if self.config.multi_objective or not values or values[0] is None or feasible is False:
             return False
         v = float(values[0])
         if not math.isfinite(v):

@@ -20,6 +20,7 @@ import ray
 
 from hpsearch.searcher._environment import environment
 from hpsearch.searcher._folds import iter_folds
+from hpsearch.searcher._latency import predict_ms
 from hpsearch.searcher._messages import (
     EpochsDone,
     TrialDone,
@@ -130,6 +131,8 @@ def run_trial(
             return
         yield from _flush(pending)
         bv = result.bias_variance
+        train_s = time.time() - train_start
+        latency = predict_ms(result.network, one.X_dev)  # after train_s: not part of it
         yield TrialDone(
             train_loss=result.train_loss,
             train_accuracy=result.train_accuracy,
@@ -143,8 +146,9 @@ def run_trial(
             avoidable_bias=bv.avoidable_bias,
             variance=bv.variance,
             startup_s=train_start - started,
-            train_s=time.time() - train_start,
+            train_s=train_s,
             model=result.network.to_npz_bytes(),
+            predict_ms=latency,
             dev_loss_std=getattr(result, "dev_loss_std", None),
             dev_accuracy_std=getattr(result, "dev_accuracy_std", None),
             folds=getattr(result, "folds", ()),

@@ -242,6 +242,10 @@ def trial_record(row: TrialRow) -> TrialRecord:
         epochs_run=row.epochs_run,
         values=decode_list(row.objective_values),
         n_params=row.n_params,
+        feasible=row.feasible,
+        constraint_values=(
+            decode_list(row.constraint_values) if row.constraint_values is not None else None
+        ),
         diagnosis=row.diagnosis,
         fail_reason=row.fail_reason,
         error_text=row.error_text,

@@ -285,4 +285,5 @@ TRIAL_FLOATS = (
     "startup_s",
     "train_s",
     "report_s",
+    "predict_ms",
 )

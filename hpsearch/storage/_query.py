@@ -33,6 +33,7 @@ MAX_FILTER_CHARS = 200
 # Trial columns a filter or sort may name: (column, kind). "value" is the first objective.
 NUMERIC = "number"
 TEXT = "text"
+BOOL = "bool"
 TRIAL_COLUMNS: dict[str, tuple[Any, str]] = {
     "number": (TrialRow.number, NUMERIC),
     "value": (TrialRow.objective, NUMERIC),
@@ -42,6 +43,8 @@ TRIAL_COLUMNS: dict[str, tuple[Any, str]] = {
     "seed": (TrialRow.seed, NUMERIC),
     "epochs_run": (TrialRow.epochs_run, NUMERIC),
     "n_params": (TrialRow.n_params, NUMERIC),
+    "predict_ms": (TrialRow.predict_ms, NUMERIC),
+    "feasible": (TrialRow.feasible, BOOL),
     "train_loss": (TrialRow.train_loss, NUMERIC),
     "train_accuracy": (TrialRow.train_accuracy, NUMERIC),
     "dev_loss": (TrialRow.dev_loss, NUMERIC),
@@ -252,6 +255,15 @@ def _compare(col: Any, op: str, value: Any) -> Any:
 def _condition(f: Filter, params: Mapping[str, str]) -> Any:
     if f.name in TRIAL_COLUMNS:
         col, kind = TRIAL_COLUMNS[f.name]
+        if kind == BOOL:
+            if not isinstance(f.value, bool) or f.op not in ("=", "!="):
+                raise QueryError(
+                    f"--where {f.name}: expected = true, = false or != (got {f.op} {f.value!r})",
+                    field="where",
+                )
+            # NULL (a search without constraints) counts as feasible
+            held = col.is_not(False) if f.value else col.is_(False)
+            return held if f.op == "=" else ~held
         if kind == NUMERIC:
             if isinstance(f.value, str):
                 raise QueryError(

@@ -109,8 +109,9 @@ class Reader(Database):
         return self._run(run)
 
     def top_trials(self, search: SearchRef, n: int = 10) -> list[TrialRecord]:
-        """The ``n`` best COMPLETE trials with a finite first objective, best first; ties by
-        dev_loss (ascending, NaN last), then trial number (the order every view shares).
+        """The ``n`` best COMPLETE trials with a finite first objective, best first (feasible
+        ones before infeasible ones); ties by dev_loss (ascending, NaN last), then trial number
+        (the order every view shares).
 
         Raises:
             SearchNotFoundError: no such search.
@@ -124,13 +125,14 @@ class Reader(Database):
 
     def best_trial(self, search: SearchRef) -> TrialRecord | None:
         """The best COMPLETE trial by the first objective (finite values only), or None; of tied
-        trials, the one with the lowest dev_loss, then the lowest number.
+        trials, the one with the lowest dev_loss, then the lowest number. In a search with
+        constraints, the best feasible one (None when no trial is feasible).
 
         Raises:
             SearchNotFoundError: no such search.
         """
         best = self.top_trials(search, 1)
-        return best[0] if best else None
+        return best[0] if best and best[0].feasible is not False else None
 
     def epochs(self, trial_id: int) -> list[EpochRecord]:
         """The learning curve of a trial, by epoch (empty when none was written).

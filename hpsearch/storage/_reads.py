@@ -20,14 +20,26 @@ TRIAL_ORDERS = ("number", "objective", "started_at", "finished_at")
 
 
 def by_objective(direction: str, *, descending: bool | None = None) -> list[Any]:
-    """The one order of trials by their first objective, shared by every listing: best first
+    """The one order of trials by their first objective, shared by every listing: feasible
+    trials (or those of a search without constraints) before infeasible ones, then best first
     for ``direction`` (or as ``descending`` says), ties broken by dev_loss ascending, then by
     trial number; a missing (NULL, NaN) objective or dev_loss comes last."""
     if descending is None:
         descending = direction == "maximize"
     col = TrialRow.objective
     key = col.desc() if descending else col.asc()
-    return [key.nulls_last(), TrialRow.dev_loss.asc().nulls_last(), TrialRow.number.asc()]
+    return [
+        infeasible_last(),
+        key.nulls_last(),
+        TrialRow.dev_loss.asc().nulls_last(),
+        TrialRow.number.asc(),
+    ]
+
+
+def infeasible_last() -> Any:
+    """0 for a feasible trial (or one of a search without constraints: NULL), 1 for an
+    infeasible one: ordered ascending, infeasible trials come after every other."""
+    return case((TrialRow.feasible.is_(False), 1), else_=0).asc()
 
 
 def search_row(s: Session, search: SearchRef, *, url: str) -> SearchRow:
@@ -52,14 +64,17 @@ def search_row(s: Session, search: SearchRef, *, url: str) -> SearchRow:
 
 
 def searches_with_counts() -> Select[Any]:
-    """Every search with (n, complete, pruned, failed, running, min and max complete objective,
-    last finish), oldest first."""
+    """Every search with (n, complete, pruned, failed, running, min and max objective of the
+    complete feasible trials, last finish), oldest first."""
     t = TrialRow
 
     def count(state: TrialState) -> Any:
         return func.coalesce(func.sum(case((t.state == state, 1), else_=0)), 0)
 
-    complete_objective = case((t.state == TrialState.COMPLETE, t.objective))
+    # the best value is that of a feasible trial (or of any, in a search without constraints)
+    complete_objective = case(
+        ((t.state == TrialState.COMPLETE) & t.feasible.is_not(False), t.objective)
+    )
     return (
         select(
             SearchRow,

@@ -81,6 +81,9 @@ class TrialRecord:
     dev_accuracy_std: float | None = None
     test_accuracy: float | None = None
     n_params: int | None = None
+    predict_ms: float | None = None  # ms to label 1,000 dev samples on one thread
+    feasible: bool | None = None  # None: the search has no [search] constraints
+    constraint_values: tuple[float | None, ...] | None = None  # one per constraint, <= 0 holds
     diagnosis: str | None = None
     avoidable_bias: float | None = None
     variance: float | None = None
@@ -139,6 +142,9 @@ class TrialOutcome:
     report_s: float | None = None
     dev_loss_std: float | None = None  # with [data] folds: spread over folds
     dev_accuracy_std: float | None = None
+    predict_ms: float | None = None  # ms to label 1,000 dev samples on one thread
+    feasible: bool | None = None  # None: the search has no [search] constraints
+    constraint_values: tuple[float | None, ...] | None = None  # one per constraint, <= 0 holds
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,7 @@ class SearchSummary:
     n_pruned: int
     n_failed: int
     n_running: int
-    best_value: float | None  # best finite first-objective value of complete trials
+    best_value: float | None  # best finite first objective of complete, feasible trials
     duration_s: float | None  # created -> finished (or -> last trial finished while running)
     dataset: str | None = None
     stop_reason: str | None = None  # why it stopped before its trial budget

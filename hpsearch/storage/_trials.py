@@ -40,6 +40,8 @@ RESULT_FIELDS = (
     *TRIAL_FLOATS,
     "epochs_run",
     "n_params",
+    "feasible",
+    "constraint_values",
     "diagnosis",
     "fail_reason",
     "error_text",
@@ -175,6 +177,8 @@ def finish(row: TrialRow, outcome: TrialOutcome, now: datetime) -> None:
     set_trial_floats(row, floats)
     others: dict[str, Any] = {name: getattr(outcome, name) for name in OUTCOME_OTHERS}
     others["fail_reason"] = reason
+    if outcome.constraint_values is not None:  # NaN/inf kept as in objective_values
+        others["constraint_values"] = encode_list(outcome.constraint_values)
     for name, value in others.items():
         if value is not None:
             setattr(row, name, value)
