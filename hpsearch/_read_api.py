@@ -166,19 +166,21 @@ class SearchView:
         return self.storage.get_trial(self.record.id, number)
 
     def best(self) -> TrialRecord | None:
-        """The best complete trial, or None: by the first objective, ties by dev loss then trial
-        number; for several objectives, the first trial of :meth:`pareto_front` in that order
-        (the whole front is the answer there)."""
+        """The best complete feasible trial, or None: by the first objective, ties by dev loss
+        then trial number; for several objectives, the first trial of :meth:`pareto_front` in
+        that order (the whole front is the answer there). With [search] constraints only
+        feasible trials count (None when no trial met every constraint)."""
         front = self.pareto_front()
         return front[0] if front else None
 
     def ranked(self) -> list[TrialRecord]:
-        """The complete trials with a finite objective, best first, as every view ranks them."""
+        """The complete trials with a finite objective, best first, as every view ranks them
+        (infeasible ones, [search] constraints, after every feasible one)."""
         return ranked(self.storage.trials(self.record.id), self.record.directions)
 
     def pareto_front(self) -> list[TrialRecord]:
-        """The non-dominated complete trials, every objective in its direction (one objective:
-        the trials tied at the best value), best first by the first objective."""
+        """The non-dominated complete feasible trials, every objective in its direction (one
+        objective: the trials tied at the best value), best first by the first objective."""
         return pareto_front(self.storage.trials(self.record.id), self.record.directions)
 
     def split_sizes(self) -> SplitSizes | None:
@@ -245,6 +247,7 @@ class SearchView:
             objectives=list(self.record.objectives),
             directions=list(self.record.directions),
             pareto_front=[front_point(t, self.record.objectives) for t in front],
+            feasible_trials=_feasible_count(trials),
         )
 
     def rows(self, *, epochs: bool = False) -> list[dict[str, Any]]:
@@ -275,9 +278,19 @@ def trial_row(t: TrialRecord) -> dict[str, Any]:
     row["state"] = t.state.value
     row["fail_reason"] = t.fail_reason.value if t.fail_reason else None
     row["value"] = t.value
+    if t.constraint_values is not None:  # one column, as a hyperparameter list is
+        row["constraint_values"] = ",".join(map(repr, t.constraint_values))
     for k, v in sorted(t.params.items()):
         row[f"param_{_user_word(k)}"] = v if not isinstance(v, list) else ",".join(map(str, v))
     return row
+
+
+def _feasible_count(trials: Iterable[TrialRecord]) -> int | None:
+    """Complete trials that met every [search] constraint; None for a search without any."""
+    judged = [t.feasible for t in trials if t.state == TrialState.COMPLETE]
+    if all(f is None for f in judged):
+        return None
+    return sum(f is True for f in judged)
 
 
 def epoch_rows(storage: Storage, trials: Iterable[TrialRecord]) -> list[dict[str, Any]]:
@@ -310,6 +323,7 @@ class SearchStats:
     objectives: list[str] = dataclasses.field(default_factory=list)
     directions: list[str] = dataclasses.field(default_factory=list)
     pareto_front: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    feasible_trials: int | None = None  # complete trials meeting every constraint (None: none)
 
 
 def front_point(t: TrialRecord, objectives: Iterable[str]) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 apart: the one place every view (run summary, ``trials``, ``show``, ``compare``, the report and
 ``hpsearch.open``) takes them from, so they all agree.
 
-- :func:`rank_key` orders trials as the storage does (``Storage.top_trials``): the first
-  objective best first, ties by dev loss (ascending), then by trial number; trials without a
-  finite first objective come last.
-- :func:`pareto_front`: the complete trials no other complete trial dominates, every objective in
+- :func:`rank_key` orders trials as the storage does (``Storage.top_trials``): feasible trials
+  first (``[search] constraints``; every trial of a search without constraints is feasible),
+  then the first objective best first, ties by dev loss (ascending), then by trial number;
+  trials without a finite first objective come last. The best trial is the best feasible one.
+- :func:`pareto_front`: the complete feasible trials no other one dominates, every objective in
   its own direction (for one objective: the trials tied at the best value).
 - :func:`dev_noise`: the dev split's size and the standard error of an accuracy measured on it,
   ``sqrt(p (1 - p) / n_dev)``, with the warnings a person choosing a trial should read.
@@ -27,9 +28,15 @@ def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
 
-def rank_key(t: TrialRecord, directions: Sequence[str]) -> tuple[int, float, int, float, int]:
-    """Sort key, best first: first objective in its direction, then dev loss ascending, then trial
-    number; a missing or non-finite objective or dev loss sorts after every real one."""
+def is_feasible(t: TrialRecord) -> bool:
+    """False only for a trial that broke a [search] constraint (None, no constraints: True)."""
+    return t.feasible is not False
+
+
+def rank_key(t: TrialRecord, directions: Sequence[str]) -> tuple[bool, int, float, int, float, int]:
+    """Sort key, best first: feasible before infeasible, then first objective in its direction,
+    then dev loss ascending, then trial number; a missing or non-finite objective or dev loss
+    sorts after every real one."""
     value = t.value
     if _finite(value):
         v = -value if directions[0] == "maximize" else value  # type: ignore[operator]
@@ -37,19 +44,21 @@ def rank_key(t: TrialRecord, directions: Sequence[str]) -> tuple[int, float, int
     else:
         head = (1, 0.0)
     loss = (0, t.dev_loss) if _finite(t.dev_loss) else (1, 0.0)
-    return (head[0], head[1], loss[0], loss[1], t.number)  # type: ignore[return-value]
+    infeasible = not is_feasible(t)
+    return (infeasible, head[0], head[1], loss[0], loss[1], t.number)  # type: ignore[return-value]
 
 
 def ranked(trials: Iterable[TrialRecord], directions: Sequence[str]) -> list[TrialRecord]:
-    """The complete trials with a finite first objective, best first (:func:`rank_key`)."""
+    """The complete trials with a finite first objective, best first (:func:`rank_key`): the
+    feasible ones, then the infeasible ones."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and _finite(t.value)]
     return sorted(done, key=lambda t: rank_key(t, directions))
 
 
 def best_of(trials: Iterable[TrialRecord], directions: Sequence[str]) -> TrialRecord | None:
-    """The best trial by :func:`rank_key` (None without a complete one)."""
+    """The best feasible trial by :func:`rank_key` (None without a complete feasible one)."""
     order = ranked(trials, directions)
-    return order[0] if order else None
+    return order[0] if order and is_feasible(order[0]) else None
 
 
 def _oriented(t: TrialRecord, directions: Sequence[str]) -> tuple[float, ...]:
@@ -65,7 +74,8 @@ def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def pareto_front(trials: Iterable[TrialRecord], directions: Sequence[str]) -> list[TrialRecord]:
-    """The non-dominated complete trials (every objective finite), ordered by :func:`rank_key`.
+    """The non-dominated complete feasible trials (every objective finite), ordered by
+    :func:`rank_key`; infeasible trials take no part ([search] constraints).
 
     With one objective this is every trial tied at the best value.
     """
@@ -74,6 +84,7 @@ def pareto_front(trials: Iterable[TrialRecord], directions: Sequence[str]) -> li
         t
         for t in trials
         if t.state == TrialState.COMPLETE
+        and is_feasible(t)
         and len(t.values) == n
         and all(_finite(v) for v in t.values)
     ]
@@ -124,8 +135,9 @@ class DevNoise:
 
 def dev_noise(order: Sequence[TrialRecord], n_dev: int | None) -> DevNoise:
     """Noise of the dev split for trials ranked best first (:func:`ranked`): its size, the
-    standard error of the best trial's dev accuracy, the trials tied with it within one standard
-    error, and warnings for a small split or such a tie."""
+    standard error of the best trial's dev accuracy, the feasible trials tied with it within one
+    standard error, and warnings for a small split or such a tie."""
+    order = [t for t in order if is_feasible(t)]
     best = order[0] if order else None
     acc = best.dev_accuracy if best is not None else None
     se = standard_error(acc, n_dev)

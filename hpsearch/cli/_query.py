@@ -83,7 +83,9 @@ def trials(
     failed; below the table, the dev split's size and the standard error of dev accuracy.
 
     Filters and sort keys name trial columns (value, dev_accuracy, dev_loss, train_accuracy,
-    epochs_run, n_params, duration_s, state, diagnosis ...) or the search's hyperparameters.
+    epochs_run, n_params, predict_ms, feasible, duration_s, state, diagnosis ...) or the
+    search's hyperparameters; infeasible trials ([search] constraints) come after feasible ones
+    in the top K.
     """
     _render.check_choice("--format", fmt, ("table", "csv", "json"))
     _render.check_at_least("--top", top, 1)
@@ -123,6 +125,9 @@ def trial_dict(t: Any) -> dict[str, Any]:
         "test_accuracy": t.test_accuracy,
         "epochs_run": t.epochs_run,
         "n_params": t.n_params,
+        "predict_ms": t.predict_ms,
+        "feasible": t.feasible,
+        "constraint_values": list(t.constraint_values) if t.constraint_values else None,
         "seed": t.seed,
         "attempt": t.attempt,
         "node_id": t.node_id,
@@ -205,7 +210,12 @@ def _show_lines(view: Any, t: Any, sizes: Any) -> list[str]:
         loss, acc = getattr(t, f"{split}_loss"), getattr(t, f"{split}_accuracy")
         if loss is not None or acc is not None:
             lines.append(f"  {split:<6} loss {cell(loss):<10} accuracy {cell(acc)}")
-    lines.append(f"  epochs run {cell(t.epochs_run)}, parameters {cell(t.n_params)}")
+    lines.append(
+        f"  epochs run {cell(t.epochs_run)}, parameters {cell(t.n_params)}, "
+        f"predict {cell(t.predict_ms)} ms per 1,000 samples (one thread)"
+    )
+    if t.feasible is not None:
+        lines.append(f"  constraints: {'all held' if t.feasible else 'INFEASIBLE'}")
     lines += _split_lines(t, sizes)
     lines.append(
         f"timings: queue {secs(t.queue_s)}, start-up {secs(t.startup_s)}, "
@@ -328,6 +338,8 @@ def _compare_rows(columns: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
         ("dev samples", [cell(c["n_dev"]) for c in columns]),
         ("dev acc ±1 SE", [cell(c["dev_standard_error"], digits=2) for c in columns]),
     ]
+    if any(c.get("feasible_trials") is not None for c in columns):  # [search] constraints
+        measures.append(("feasible trials", [cell(c.get("feasible_trials")) for c in columns]))
     if any(len(c["objectives"]) > 1 for c in columns):
         measures.append(("pareto front", [_front_text(c) for c in columns]))
     measures += [(f"{p} (best)", [cell(c["best_params"].get(p)) for c in columns]) for p in params]

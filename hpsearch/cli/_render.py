@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import typer
 
 MAX_CELL = 60  # a table cell longer than this is shortened with "…"; headers are never cut
-HEADERS = {"number": "#", "epochs_run": "epochs", "n_params": "params"}
+HEADERS = {"number": "#", "epochs_run": "epochs", "n_params": "params", "predict_ms": "ms/1k"}
 
 
 # --- the one-line error ------------------------------------------------------------------------
@@ -365,7 +365,8 @@ def trial_rows(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """(rows, columns) of a trial listing: number, state, the objective's value under the
     objective's name (every objective's, for several), dev accuracy when it is not one of them,
-    epochs, every hyperparameter in the user's words, and why a trial failed when one did."""
+    epochs, every hyperparameter in the user's words, and why a trial failed when one did; in a
+    search with [search] constraints, ``feasible`` (yes / no) after the objectives."""
     from hpsearch.searcher import user_name
 
     names = sorted({user_name(k) for t in trials for k in t.params})
@@ -379,12 +380,20 @@ def trial_rows(
         if "dev_accuracy" not in shown:
             row["dev_accuracy"] = t.dev_accuracy
         row["dev_accuracy_std"] = getattr(t, "dev_accuracy_std", None)  # [data] folds: spread
+        row["feasible"] = feasible_cell(t)
         row["epochs_run"] = t.epochs_run
         row.update({user_name(k): v for k, v in t.params.items()})
         row["failure"] = failure(t)
         rows.append(row)
     folds = ["dev_accuracy_std"] if any(r["dev_accuracy_std"] is not None for r in rows) else []
-    cols = ["number", "state", *metrics, *folds, "epochs_run", *names]
+    feasible = ["feasible"] if any(r["feasible"] is not None for r in rows) else []
+    cols = ["number", "state", *metrics, *folds, *feasible, "epochs_run", *names]
     if any(r["failure"] for r in rows):
         cols.append("failure")
     return rows, cols
+
+
+def feasible_cell(t: Any) -> str | None:
+    """``yes`` / ``no`` for a trial of a search with [search] constraints, None otherwise."""
+    feasible = getattr(t, "feasible", None)
+    return None if feasible is None else ("yes" if feasible else "no")

@@ -35,7 +35,7 @@ def budget_line(outcome: Any) -> str:
 
 def summary_lines(outcome: Any, cfg: Any, *, top: int = 5, data: Any = None) -> list[str]:
     """The summary's lines (tables already laid out at the terminal's width)."""
-    from hpsearch import dev_noise, pareto_front, ranked, sizes_of, split_sizes
+    from hpsearch import best_of, dev_noise, pareto_front, ranked, sizes_of, split_sizes
 
     objectives = list(cfg.search.objectives)
     directions = list(cfg.search.directions)
@@ -53,15 +53,29 @@ def summary_lines(outcome: Any, cfg: Any, *, top: int = 5, data: Any = None) -> 
         title = f"Pareto front: {_render.plural(len(front), 'trial')} no other trial beats on "
         title += "every objective (" + ", ".join(objectives) + ")"
         lines += _table(front, objectives, title) if front else [title]
-    lines += map(fold, _test_lines(outcome, order[0] if order else None))
+    lines += map(fold, _constraint_lines(cfg, order))
+    lines += map(fold, _test_lines(outcome, best_of(outcome.trials, directions)))
     return lines
+
+
+def _constraint_lines(cfg: Any, order: list[Any]) -> list[str]:
+    """How many complete trials met every [search] constraint; none: there is no best."""
+    constraints = list(getattr(cfg.search, "constraints", ()))
+    if not constraints:
+        return []
+    ok = sum(t.feasible is not False for t in order)
+    line = f"constraints {', '.join(constraints)}: {ok} of {len(order)} complete trials feasible"
+    if order and not ok:
+        line += "; no trial met every constraint, so there is no best trial"
+    return [line]
 
 
 def _table(trials: list[Any], objectives: list[str], title: str) -> list[str]:
     rows, cols = _render.trial_rows(trials, objectives[0], objectives)
     cols = [c for c in cols if c != "state"] + (["n_params"] if "n_params" not in cols else [])
+    cols.insert(cols.index("n_params") + 1, "predict_ms")
     for r, t in zip(rows, trials, strict=True):
-        r["n_params"] = t.n_params
+        r["n_params"], r["predict_ms"] = t.n_params, t.predict_ms
     heads = [_render.HEADERS.get(c, c) for c in cols]
     cells = [[_render.cell(r.get(c)) for c in cols] for r in rows]
     return _render.table_lines(heads, cells, width=_render.terminal_width(), title=title)

@@ -159,3 +159,12 @@ def optuna_constraints(
         str(c): math.inf if v is None or math.isnan(v) else float(v)
         for c, v in zip(constraints, values, strict=True)
     }
+
+
+def dashboard_constraints(values: Sequence[float | None] | None) -> dict[str, Any]:
+    """A stored trial's constraint values as Optuna's ``constraints`` system attribute (the
+    list form optuna-dashboard reads to mark feasibility); a NaN or infinite value (an
+    unmeasured metric) as a large finite one, still infeasible and valid JSON."""
+    if values is None:
+        return {}
+    return {"constraints": [v if v is not None and math.isfinite(v) else 1e300 for v in values]}

@@ -21,6 +21,7 @@ th,td{padding:.4em .8em;border-bottom:1px solid #ddd;text-align:left}
 th{background:#f4f6f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .running{color:#1565c0;font-weight:600}.finished{color:#2e7d32}
 .failed,.interrupted{color:#c62828}p.note{color:#666;font-size:.9em}
+.infeasible{color:#c62828;font-size:.85em}
 """
 
 
@@ -28,6 +29,11 @@ def _best(value: float | None) -> str:
     if value is None:
         return "-"
     return str(value) if not math.isfinite(value) else f"{value:.6g}"
+
+
+def _infeasible(n: int) -> str:
+    """A note beside the best value: trials that broke a [search] constraint (never the best)."""
+    return f' <span class="infeasible">({int(n)} infeasible)</span>' if n else ""
 
 
 def searches_page(rows: Iterable[dict[str, Any]]) -> bytes:
@@ -42,7 +48,7 @@ def searches_page(rows: Iterable[dict[str, Any]]) -> bytes:
             f'<td class="{status}">{status}</td>'
             f'<td class="n">{int(r["done"])}{total}</td>'
             f'<td class="n">{int(r["running"])}</td>'
-            f'<td class="n">{_best(r["best"])}</td>'
+            f'<td class="n">{_best(r["best"])}{_infeasible(r.get("infeasible", 0))}</td>'
             f"<td>{html.escape(', '.join(r['directions']))}</td>"
             "</tr>"
         )
@@ -53,7 +59,7 @@ def searches_page(rows: Iterable[dict[str, Any]]) -> bytes:
         f"<title>hpsearch dashboard</title><style>{_STYLE}</style></head><body>"
         "<h1>hpsearch: searches</h1>"
         "<table><thead><tr><th>search</th><th>status</th><th>done / planned</th>"
-        "<th>running</th><th>best value</th><th>direction</th></tr></thead><tbody>"
+        "<th>running</th><th>best (feasible) value</th><th>direction</th></tr></thead><tbody>"
         + ("".join(body) or empty)
         + "</tbody></table>"
         f'<p class="note">Refreshed every {REFRESH_S} s. Read-only: nothing here changes a '

@@ -36,6 +36,7 @@ from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
 
+from hpsearch.searcher._constraints import dashboard_constraints
 from hpsearch.searcher._definition import SearchConfig
 from hpsearch.searcher._optuna import optuna_state
 from hpsearch.searcher._optuna_refused import ReadOnlyStorageError, RefusedWrites
@@ -50,6 +51,7 @@ from hpsearch.storage import (
 
 _FIELDS = (  # TrialRecord fields shown as user attributes
     "train_loss train_accuracy dev_loss dev_accuracy test_loss test_accuracy epochs_run n_params "
+    "predict_ms feasible constraint_values "
     "diagnosis avoidable_bias variance duration_s queue_s startup_s train_s report_s node_id "
     "worker_id attempt seed diverged_epoch"
 )
@@ -72,7 +74,7 @@ def trial_user_attrs(t: TrialRecord) -> dict[str, Any]:
     for key in _ATTRS:
         v = getattr(t, key)
         if v is not None:
-            out[key] = _plain(v)
+            out[key] = [_plain(x) for x in v] if isinstance(v, tuple) else _plain(v)
     if t.fail_reason is not None:
         out["fail_reason"] = _plain(t.fail_reason)
     if t.error_text:
@@ -142,6 +144,7 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
             "progress": f"{done}/{total}" if total else str(done),
             "running": s.n_running,
             "best_value": _plain(s.best_value) if s.best_value is not None else "-",
+            "infeasible_trials": s.n_infeasible,  # broke a [search] constraint (best: feasible)
         }
         if s.dataset:
             attrs["dataset"] = s.dataset
@@ -171,6 +174,7 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
                 "total": self._total(s.id),
                 "running": s.n_running,
                 "best": s.best_value,
+                "infeasible": s.n_infeasible,
                 "directions": list(s.directions),
             }
             for s in self._list().values()
@@ -313,7 +317,7 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
             params=params,
             distributions=dists,
             user_attrs=trial_user_attrs(t),
-            system_attrs={},
+            system_attrs=dashboard_constraints(t.constraint_values),  # Optuna's feasibility
             intermediate_values=intermediate,
             trial_id=t.id,
         )
@@ -375,8 +379,8 @@ class HpsearchOptunaStorage(RefusedWrites, BaseStorage):
         c = self._searches.get(study_id) or self._search(study_id)  # fresh from get_all_trials
         if len(c.summary.directions) > 1:
             raise RuntimeError("best trial of a multi-objective study: use best_trials")
-        if c.best is None:
-            raise ValueError("No trials are completed yet.")
+        if c.best is None or c.best.user_attrs.get("feasible") is False:
+            raise ValueError("No feasible trials are completed yet.")
         return c.best
 
 
@@ -384,10 +388,12 @@ def _better(c: _Search, t: FrozenTrial, best: FrozenTrial | None) -> bool:
     return best is None or _rank(c, t) < _rank(c, best)
 
 
-def _rank(c: _Search, t: FrozenTrial) -> tuple[float, float, int]:
-    """Best first: the objective, ties by dev_loss ascending then number (as Storage.best_trial)."""
+def _rank(c: _Search, t: FrozenTrial) -> tuple[bool, float, float, int]:
+    """Best first: feasible ones, the objective, ties by dev_loss ascending then number (as
+    Storage.best_trial)."""
     sign = -1.0 if c.summary.directions[0] == "maximize" else 1.0
-    return (sign * t.values[0], _num(t.user_attrs.get("dev_loss")), t.number)
+    infeasible = t.user_attrs.get("feasible") is False
+    return (infeasible, sign * t.values[0], _num(t.user_attrs.get("dev_loss")), t.number)
 
 
 def _num(v: Any) -> float:

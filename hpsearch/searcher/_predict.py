@@ -177,17 +177,22 @@ def _input_scale(config: SearchConfig, X: np.ndarray) -> float:
 def _best_trial(storage: Storage, record: SearchRecord) -> TrialRecord:
     """The best complete trial by the order every view shares (objective, then dev_loss, then
     number); if it has no stored model, the next trial tied with it on the objective that has one
-    (a driver that stored only the first of tied trials to finish; ``replay --save`` adds one)."""
+    (a driver that stored only the first of tied trials to finish; ``replay --save`` adds one).
+    With [search] constraints, the best feasible trial."""
     best = storage.best_trial(record.id)
     if best is None:
+        feasible = " feasible" if record.config.get("search", {}).get("constraints") else ""
         raise UserInputError(
-            f"search {record.name!r} has no complete trial to predict with", field="trial"
+            f"search {record.name!r} has no complete{feasible} trial to predict with "
+            "(name one: --trial N)",
+            field="trial",
         )
     with_model = set(storage.model_trial_ids(record.id))
     if best.id in with_model:
         return best
     top = storage.top_trials(record.id, 20)  # best first, in the shared order
-    return next((t for t in top if t.value == best.value and t.id in with_model), best)
+    tied = (t for t in top if t.value == best.value and t.feasible is not False)
+    return next((t for t in tied if t.id in with_model), best)
 
 
 def predict_file(

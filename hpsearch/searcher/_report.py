@@ -147,7 +147,7 @@ def _head(name: str, sections: list[tuple[str, str, str]]) -> str:
 def _summary(stored: StoredStudy, top: list[TrialRecord]) -> str:
     r = stored.record
     counts = {s: sum(t.state == s for t in stored.trials) for s in TrialState}
-    best = top[0] if top else None
+    best = top[0] if top and top[0].feasible is not False else None  # the best feasible one
     lines = [
         f"dataset <b>{html.escape(str(r.dataset))}</b>, objective <b>{html.escape(r.objectives[0])}"
         f"</b> ({html.escape(r.directions[0])}), sampler {html.escape(str(r.sampler))}, "
@@ -161,6 +161,14 @@ def _summary(stored: StoredStudy, top: list[TrialRecord]) -> str:
         lines.append(
             f"best trial <b>{best.number}</b>: {html.escape(r.objectives[0])} = "
             f"<b>{fmt(best.value)}</b>; {html.escape(params)}"
+        )
+    constraints = (r.config.get("search") or {}).get("constraints") or []
+    if constraints:
+        ok = sum(t.feasible is True for t in stored.trials)
+        lines.append(
+            f"constraints {html.escape(', '.join(constraints))}: {ok} of "
+            f"{counts[TrialState.COMPLETE]} complete trials feasible (the best trial is the "
+            "best feasible one; infeasible ones are marked NO)"
         )
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines.append(f"<small>generated {made}; opens offline (plotly.js is inlined)</small>")

@@ -54,18 +54,23 @@ def top_table(top: list[TrialRecord], objective: str, div_id: str) -> str:
     if not top:
         return f'<div id="{div_id}"><p>no complete trial yet</p></div>'
     names = sorted({k for t in top for k in t.params})
-    head = ["#", objective, "train acc", "dev acc", "train loss", "dev loss", "epochs"]
+    marked = any(t.feasible is not None for t in top)  # [search] constraints
+    head = ["#", objective, *(["feasible"] if marked else [])]
+    head += ["train acc", "dev acc", "train loss", "dev loss", "epochs", "params", "predict ms"]
     head += [*names, "diagnosis"]
     rows = ["<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for t in top:
         cells = [
             t.number,
             t.value,
+            *([feasible_text(t)] if marked else []),
             t.train_accuracy,
             t.dev_accuracy,
             t.train_loss,
             t.dev_loss,
             t.epochs_run,
+            t.n_params,
+            t.predict_ms,
             *(t.params.get(n) for n in names),
             t.diagnosis,
         ]
@@ -90,18 +95,22 @@ def all_trials_table(trials: list[TrialRecord], objectives: tuple[str, ...], div
     if not trials:
         return f'<div id="{div_id}"><p>no trial yet</p></div>'
     names = sorted({k for t in trials for k in user_settings(t.params)})
-    head = ["#", "state", *objectives, "train acc", "dev acc", "train loss", "dev loss"]
-    head += ["epochs", "seconds", *names, "diagnosis", "why it stopped"]
+    marked = any(t.feasible is not None for t in trials)  # [search] constraints
+    head = ["#", "state", *objectives, *(["feasible"] if marked else [])]
+    head += ["train acc", "dev acc", "train loss", "dev loss"]
+    head += ["epochs", "seconds", "params", "predict ms", *names, "diagnosis", "why it stopped"]
     heads = "".join(f'<th title="click to sort">{html.escape(h)}</th>' for h in head)
     rows = []
     for t in sorted(trials, key=lambda t: t.number):
         shown = user_settings(t.params)
         values = [t.values[i] if i < len(t.values) else None for i in range(len(objectives))]
-        cells = [t.number, t.state.value, *values, t.train_accuracy, t.dev_accuracy]
-        cells += [t.train_loss, t.dev_loss, t.epochs_run, t.duration_s]
+        cells = [t.number, t.state.value, *values, *([feasible_text(t)] if marked else [])]
+        cells += [t.train_accuracy, t.dev_accuracy]
+        cells += [t.train_loss, t.dev_loss, t.epochs_run, t.duration_s, t.n_params, t.predict_ms]
         cells += [*(shown.get(n) for n in names), t.diagnosis]
         row = "".join(_cell(c) for c in cells) + _stop_cell(t)
-        rows.append(f'<tr class="{html.escape(t.state.value)}">{row}</tr>')
+        kind = t.state.value + (" infeasible" if t.feasible is False else "")
+        rows.append(f'<tr class="{html.escape(kind)}">{row}</tr>')
     return (
         f'<div id="{div_id}"><table class="sortable"><thead><tr>{heads}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
@@ -129,6 +138,11 @@ def _stop_cell(t: TrialRecord) -> str:
     shown = f"{reason}: {last}" if reason and last else reason or last
     tip = html.escape(t.error_text or reason, quote=True)
     return f'<td class="error" title="{tip}">{html.escape(shown)}</td>'
+
+
+def feasible_text(t: TrialRecord) -> str | None:
+    """``yes`` / ``NO`` under [search] constraints (None: not judged, or no constraints)."""
+    return None if t.feasible is None else ("yes" if t.feasible else "NO")
 
 
 def fmt(v: Any) -> str:

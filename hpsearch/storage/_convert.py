@@ -203,8 +203,9 @@ def search_record(row: SearchRow) -> SearchRecord:
 
 
 def search_summary(row: SearchRow, counts: tuple[Any, ...]) -> SearchSummary:
-    """A search with (n, complete, pruned, failed, running, min, max objective, last finish)."""
-    n, n_ok, n_pruned, n_failed, n_run, lo, hi, last = counts
+    """A search with (n, complete, pruned, failed, running, min, max objective, last finish,
+    infeasible)."""
+    n, n_ok, n_pruned, n_failed, n_run, lo, hi, last, n_infeasible = counts
     created = utc(row.created_at)
     end = utc(row.finished_at) or utc(last)
     return SearchSummary(
@@ -223,6 +224,7 @@ def search_summary(row: SearchRow, counts: tuple[Any, ...]) -> SearchSummary:
         duration_s=(end - created).total_seconds() if end and created else None,
         dataset=row.dataset,
         stop_reason=row.stop_reason,
+        n_infeasible=int(n_infeasible),
     )
 
 

@@ -65,7 +65,7 @@ def search_row(s: Session, search: SearchRef, *, url: str) -> SearchRow:
 
 def searches_with_counts() -> Select[Any]:
     """Every search with (n, complete, pruned, failed, running, min and max objective of the
-    complete feasible trials, last finish), oldest first."""
+    complete feasible trials, last finish, infeasible trials), oldest first."""
     t = TrialRow
 
     def count(state: TrialState) -> Any:
@@ -86,6 +86,7 @@ def searches_with_counts() -> Select[Any]:
             func.min(complete_objective),
             func.max(complete_objective),
             func.max(t.finished_at),
+            func.coalesce(func.sum(case((t.feasible.is_(False), 1), else_=0)), 0),
         )
         .outerjoin(t, t.search_id == SearchRow.id)
         .group_by(SearchRow.id)

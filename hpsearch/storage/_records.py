@@ -192,3 +192,4 @@ class SearchSummary:
     duration_s: float | None  # created -> finished (or -> last trial finished while running)
     dataset: str | None = None
     stop_reason: str | None = None  # why it stopped before its trial budget
+    n_infeasible: int = 0  # complete trials that broke a [search] constraint
