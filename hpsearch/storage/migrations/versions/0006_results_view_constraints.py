@@ -15,18 +15,19 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-# 0002's columns in their order, then the new ones at the end (a query reading the columns by
+# 0003's columns in their order, then the new ones at the end (a query reading the columns by
 # position keeps working); ``feasible`` is NULL for a search without constraints.
 TRIAL_RESULTS = """
 CREATE VIEW hps_trial_results AS
 SELECT s.name AS search, t.number, t.state, t.objective, t.train_loss, t.train_accuracy,
        t.dev_loss, t.dev_accuracy, t.test_loss, t.test_accuracy, t.epochs_run, t.duration_s,
        t.n_params, t.diagnosis, t.fail_reason, t.attempt, t.started_at, t.finished_at,
-       t.id AS trial_id, s.id AS search_id, t.predict_ms, t.feasible
+       t.id AS trial_id, s.id AS search_id, t.dev_loss_std, t.dev_accuracy_std,
+       t.predict_ms, t.feasible
 FROM hps_trials t JOIN hps_searches s ON s.id = t.search_id
 """
 
-TRIAL_RESULTS_0002 = TRIAL_RESULTS.replace(", t.predict_ms, t.feasible", "")
+TRIAL_RESULTS_0005 = TRIAL_RESULTS.replace(",\n       t.predict_ms, t.feasible", "")
 
 
 def upgrade() -> None:
@@ -36,4 +37,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW hps_trial_results")
-    op.execute(TRIAL_RESULTS_0002)
+    op.execute(TRIAL_RESULTS_0005)
