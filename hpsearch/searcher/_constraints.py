@@ -44,7 +44,7 @@ OPERATORS = ("<=", "<", ">=", ">")
 CONSTRAINED_SAMPLERS = ("tpe", "nsga2", "gp")
 REFUSED_SAMPLERS = ("cmaes",)
 
-_FORM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*([<>=!]+)\s*(\S.*?)\s*")
+_FORM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*([^\w\s.+-]+)\s*(\S.*?)\s*")
 _EXAMPLE = '"n_params <= 100000"'
 
 
@@ -131,6 +131,22 @@ def check_sampler(constraints: Sequence[Constraint], sampler: str) -> None:
             "random, grid or qmc, where constraints decide only the best trial)",
             field=KEY,
         )
+
+
+def constraint_note(constraints: Sequence[Constraint], sampler: str) -> str | None:
+    """What ``validate`` says about [search] constraints (None without any)."""
+    if not constraints:
+        return None
+    shown = ", ".join(map(str, constraints))
+    if sampler in CONSTRAINED_SAMPLERS:
+        return (
+            f"constraints {shown}: the {sampler} sampler steers by them; the best trial is "
+            "the best feasible one"
+        )
+    return (
+        f"constraints {shown}: the {sampler} sampler does not steer by them (only tpe, nsga2 "
+        "and gp do); they decide the best trial, the best feasible one"
+    )
 
 
 def constraint_values(

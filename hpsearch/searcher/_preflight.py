@@ -11,6 +11,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from hpsearch.searcher._constraints import constraint_note
 from hpsearch.searcher._definition import ConfigError, SearchConfig
 from hpsearch.searcher._warmup import derivation, early_pruning_warning
 
@@ -176,6 +177,8 @@ def definition_notes(config: SearchConfig) -> list[str]:
     warning = early_pruning_warning(config)
     if warning:
         lines.append(warning)
+    if note := constraint_note(config.constraints, s.sampler):  # [search] constraints
+        lines.append(note)
     cpus = this_machine_cpus()
     if s.cpus_per_trial > cpus:
         lines.append(
