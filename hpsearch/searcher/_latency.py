@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 SAMPLES = 1000  # predict_ms is per this many samples
-REPEATS = 3  # timings; the fastest counts
+REPEATS = 5  # timings; the fastest counts (the least disturbed by other processes)
 MIN_TIMING_S = 0.005  # a timing lasts at least this long (several calls when one is faster)
 MAX_CALLS = 1024
 

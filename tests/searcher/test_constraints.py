@@ -221,6 +221,9 @@ def test_the_best_trial_is_the_best_feasible_one_everywhere(ray_local, tmp_path:
     assert storage.best_trial("satisfice").number == small.number
     assert small.test_accuracy is not None and large.test_accuracy is None
     assert small.id in storage.model_trial_ids("satisfice")
+    from hpsearch.searcher._predict import _best_trial  # what predict and replay call "the best"
+
+    assert _best_trial(storage, storage.get_search("satisfice")).number == small.number
     # the run summary
     lines = summary_lines(outcome, cfg)
     text_out = "\n".join(lines)
