@@ -294,3 +294,27 @@ def test_the_best_trial_is_the_best_feasible_one_everywhere(ray_local, tmp_path:
     page = build_report(storage, "satisfice")
     assert "1 of 2 complete trials feasible" in page and "<td>NO</td>" in page
     storage.close()
+
+
+def test_the_pareto_front_and_ranking_leave_infeasible_trials_out_of_the_best() -> None:
+    def trial(number: int, values: tuple[float, ...], feasible: bool | None) -> TrialRecord:
+        return TrialRecord(
+            id=number + 1,
+            search_id=1,
+            number=number,
+            state=TrialState.COMPLETE,
+            attempt=1,
+            params={},
+            values=values,
+            feasible=feasible,
+        )
+
+    # (dev_accuracy max, n_params min): 2 dominates 0 and 1 but is infeasible
+    trials = [trial(0, (0.8, 300), True), trial(1, (0.9, 900), True), trial(2, (0.95, 200), False)]
+    directions = ["maximize", "minimize"]
+    assert [t.number for t in hpsearch.pareto_front(trials, directions)] == [1, 0]
+    assert [t.number for t in hpsearch.ranked(trials, directions)] == [1, 0, 2]
+    assert hpsearch.best_of(trials, directions).number == 1
+    assert hpsearch.best_of([trials[2]], directions) is None  # nothing feasible: no best
+    plain = [trial(0, (0.8, 1), None), trial(1, (0.9, 2), None)]  # no constraints: as before
+    assert hpsearch.best_of(plain, directions).number == 1
