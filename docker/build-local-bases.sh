@@ -4,15 +4,15 @@
 # Debian mirror and, for hpsearch's image, PyPI). Needs root (debootstrap) and podman (or docker:
 # CONTAINER_ENGINE=docker).
 #
-#   sudo docker/build-local-bases.sh          # prints the three image names at the end
+#   sudo docker/build-local-bases.sh          # prints the base images' names at the end
 #
 # Images (an image that exists already is kept: delete it, or pass --rebuild, to build it again):
 #   localhost/hpsearch-base/debian:bookworm-min   debootstrap --variant=minbase bookworm, imported
 #   localhost/hpsearch-base/python:3.11-bookworm  Debian's python3 (3.11) in a venv on PATH
 #   localhost/hpsearch-base/postgres:bookworm     Debian's postgresql (15), official entrypoint contract
 # then use them in place of the public images (docker/README.md, "Without a registry"):
-#   PYTHON_IMAGE=localhost/hpsearch-base/python:3.11-bookworm \
-#   POSTGRES_IMAGE=localhost/hpsearch-base/postgres:bookworm  podman-compose up -d --build
+#   cd docker && podman-compose -f compose.yaml -f compose.local-bases.yaml up -d --build
+#   docker build -f docker/Dockerfile --build-arg PYTHON_IMAGE=localhost/hpsearch-base/python:3.11-bookworm .
 #
 # Settings (environment): CONTAINER_ENGINE (podman), DEBIAN_MIRROR (http://deb.debian.org/debian),
 # LOCAL_BASES_BUILD_OPTS (extra build options, e.g. "--network host").

@@ -10,11 +10,11 @@ finish with every trial, and its trials are read with `hpsearch trials` in a con
 cluster is also checked from outside: every process non-root, ports on 127.0.0.1 only, no
 secret in `podman inspect` or any log.
 
-Only compose.yaml's host-specific parts are overridden (a test-only file: secrets from a temp
-dir, free host ports); PYTHON_IMAGE / POSTGRES_IMAGE / HPSEARCH_IMAGE select the images as a user
-without a registry would. podman runs with runc and no default ulimits (containers.conf written
-here): crun and the default RLIMIT settings fail on this kind of machine. Everything the module
-starts is removed at the end, also after a failure (`podman-compose down`, then by label).
+compose.yaml runs as a user without a registry runs it, with docker/compose.local-bases.yaml
+added; a test-only override adds what is host-specific (secrets from a temp dir, free host ports,
+an image tag of the test's own). podman runs with runc and no default ulimits (containers.conf
+written here): crun and the default RLIMIT settings fail on this kind of machine. Everything the
+module starts is removed at the end, also after a failure (`podman-compose down`, then by label).
 """
 
 from __future__ import annotations
@@ -113,7 +113,10 @@ def images(podman_env: dict[str, str]) -> dict[str, str]:
     TIMINGS["base images"] = time.monotonic() - start
     env = dict(podman_env)
     env.update(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    env["HPSEARCH_IMAGE"] = IMAGE
+    # the override file users add names the images the script built
+    local = (DOCKER / "compose.local-bases.yaml").read_text()
+    assert f"image: {env['POSTGRES_IMAGE']}\n" in local
+    assert f"PYTHON_IMAGE: {env['PYTHON_IMAGE']}\n" in local
     return env
 
 
@@ -168,18 +171,17 @@ def _write_secrets(tmp: Path) -> dict[str, str]:
 
 
 def _override(tmp: Path, job_port: int, dashboard_port: int) -> Path:
-    """compose.yaml's host-specific parts for this run: free host ports, temp secrets."""
+    """compose.yaml's host-specific parts for this run: free host ports, temp secrets, and an
+    image tag of its own (a user's hpsearch:0.1.0 stays as it is)."""
     path = tmp / "override.yaml"
-    lines = [
-        "services:",
-        "  ray-head:",
-        "    ports: !override",
-        f'      - "127.0.0.1:{job_port}:8265"',
-        "  dashboard:",
-        "    ports: !override",
-        f'      - "127.0.0.1:{dashboard_port}:8080"',
-        "secrets:",
-    ]
+    lines = ["services:"]
+    for service in ("ray-head", "ray-worker", "dashboard", "hpsearch"):
+        lines += [f"  {service}:", f"    image: {IMAGE}"]
+        if service == "ray-head":
+            lines += ["    ports: !override", f'      - "127.0.0.1:{job_port}:8265"']
+        if service == "dashboard":
+            lines += ["    ports: !override", f'      - "127.0.0.1:{dashboard_port}:8080"']
+    lines.append("secrets:")
     for name in ("postgres_password", "ray_auth_token", "dashboard_token"):
         lines += [f"  {name}:", f"    file: {tmp / 'secrets' / name}"]
     path.write_text("\n".join(lines) + "\n")
@@ -303,6 +305,8 @@ def project(images: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         PROJECT,
         "-f",
         str(DOCKER / "compose.yaml"),
+        "-f",
+        str(DOCKER / "compose.local-bases.yaml"),
         "-f",
         str(_override(tmp, job_port, dashboard_port)),
     ]
