@@ -51,11 +51,14 @@ TIMINGS: dict[str, float] = {}
 
 
 def _podman_compose() -> str | None:
-    found = shutil.which("podman-compose")
-    if found:
-        return found
+    """The venv's podman-compose (.ci/run pins it there), else one on PATH."""
     local = BIN / "podman-compose"
-    return str(local) if local.exists() else None
+    return str(local) if local.exists() else shutil.which("podman-compose")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    m = re.search(r"podman-compose version (\d+)\.(\d+)", text)
+    return tuple(map(int, m.groups())) if m else (0, 0)
 
 
 def _skip_reason() -> str | None:
@@ -63,8 +66,12 @@ def _skip_reason() -> str | None:
         return "podman is not installed (apt-get install podman runc; .ci/run installs it)"
     if not shutil.which("runc"):
         return "runc is not installed (apt-get install runc): crun fails on this kind of machine"
-    if not _podman_compose():
+    compose = _podman_compose()
+    if not compose:
         return "podman-compose is not installed (pip install podman-compose)"
+    got = subprocess.run([compose, "--version"], capture_output=True, text=True, timeout=60)
+    if _version(got.stdout) < (1, 1):
+        return f"{compose} is too old (needs 1.1 or newer: !override, --profile)"
     if os.geteuid() != 0:
         return "needs root: rootful podman, and debootstrap for the base images"
     return None
