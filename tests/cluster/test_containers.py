@@ -384,6 +384,28 @@ def cluster(built: Cluster) -> Iterator[Cluster]:
 # --- the tests -----------------------------------------------------------------------------------
 
 
+def test_local_bases_override_fits_compose_and_the_dockerfile() -> None:
+    """Static (runs without podman): the override users add stays in step with compose.yaml,
+    and build-time secrets reach pip only through secret mounts."""
+    import yaml
+
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
+    assert args["PYTHON_IMAGE"] == f"python:{args['PYTHON_VERSION']}-slim-bookworm"
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${PYTHON_IMAGE}"] * 2
+    assert not set(args) - {"PYTHON_IMAGE", "PYTHON_VERSION"}  # no PIP_*/CA build arguments
+    assert set(re.findall(r"--mount=type=secret,id=(\w+)", dockerfile)) == {"ca_bundle", "pip_conf"}
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    local = yaml.safe_load((DOCKER / "compose.local-bases.yaml").read_text())["services"]
+    built = {name for name, svc in compose.items() if "build" in svc}
+    assert set(local) == built | {"postgres"}
+    for name in built:
+        assert local[name]["build"]["context"] == compose[name]["build"]["context"]
+        assert local[name]["build"]["dockerfile"] == compose[name]["build"]["dockerfile"]
+        assert local[name]["build"]["args"]["PYTHON_IMAGE"].startswith("localhost/")
+    assert local["postgres"]["image"].startswith("localhost/")
+
+
 def test_image_is_built_without_the_build_secrets(built: Cluster) -> None:
     env = built.env
     [config] = json.loads(run(["podman", "image", "inspect", IMAGE], env))
