@@ -44,6 +44,7 @@ DOCKER = ROOT / "docker"
 BIN = Path(sys.executable).parent
 UID = 1000  # the image's user (docker/Dockerfile)
 PROJECT = f"hpsct{os.getpid()}"
+LABEL = f"label=io.podman.compose.project={PROJECT}"  # on everything podman-compose creates
 IMAGE = "localhost/hpsearch:containers-test"  # not the user's hpsearch:0.1.0
 SEARCH = "containers"
 BUDGET = 8
@@ -107,7 +108,7 @@ def run(args: list[str], env: dict[str, str], timeout: float = 120, **kw) -> str
 
 @pytest.fixture(scope="module")
 def images(podman_env: dict[str, str]) -> dict[str, str]:
-    """The local base images (built once, kept) and hpsearch's image built on them."""
+    """The base images from Debian packages (built once per machine, then kept by tag)."""
     if not shutil.which("debootstrap"):
         have = subprocess.run(
             ["podman", "image", "exists", "localhost/hpsearch-base/debian:bookworm-min"],
@@ -138,18 +139,7 @@ class Cluster:
     tmp: Path
 
     def names(self) -> list[str]:
-        out = run(
-            [
-                "podman",
-                "ps",
-                "-a",
-                "--filter",
-                f"label=io.podman.compose.project={PROJECT}",
-                "--format",
-                "{{.Names}}",
-            ],
-            self.env,
-        )
+        out = run(["podman", "ps", "-a", "--filter", LABEL, "--format", "{{.Names}}"], self.env)
         return sorted(out.split())
 
     def service(self, name: str) -> list[str]:
@@ -220,10 +210,9 @@ def _teardown(cluster: Cluster) -> None:
         capture_output=True,
         timeout=300,
     )
-    label = f"label=io.podman.compose.project={PROJECT}"
     for _ in range(3):  # `down` knows one replica per service; what is left goes by label
         left = subprocess.run(
-            ["podman", "ps", "-aq", "--filter", label],
+            ["podman", "ps", "-aq", "--filter", LABEL],
             env=cluster.env,
             capture_output=True,
             text=True,
@@ -236,7 +225,7 @@ def _teardown(cluster: Cluster) -> None:
             capture_output=True,
         )
     volumes = subprocess.run(
-        ["podman", "volume", "ls", "-q", "--filter", label],
+        ["podman", "volume", "ls", "-q", "--filter", LABEL],
         env=cluster.env,
         capture_output=True,
         text=True,
