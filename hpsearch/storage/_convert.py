@@ -199,6 +199,7 @@ def search_record(row: SearchRow) -> SearchRecord:
         lease_heartbeat_at=utc(row.lease_heartbeat_at),
         lease_expires_at=utc(row.lease_expires_at),
         stop_reason=row.stop_reason,
+        seeded_from=dict(row.seeded_from) if row.seeded_from else None,
     )
 
 
@@ -223,6 +224,7 @@ def search_summary(row: SearchRow, counts: tuple[Any, ...]) -> SearchSummary:
         duration_s=(end - created).total_seconds() if end and created else None,
         dataset=row.dataset,
         stop_reason=row.stop_reason,
+        seeded_from=dict(row.seeded_from) if row.seeded_from else None,
     )
 
 
