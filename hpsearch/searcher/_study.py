@@ -70,7 +70,8 @@ class StudySide:
         start's trials come first in its history (``_seeding``), and the configurations to
         run first that no stored trial ran yet are queued."""
         self.close()
-        self.study = new_study(self.config, stored=len(stored))
+        warm = seeding.used if seeding is not None else 0
+        self.study = new_study(self.config, stored=len(stored), warm=warm)
         for t in stored:
             if _counts_toward_budget(t):
                 self._count(t.state.value)
