@@ -261,3 +261,21 @@ def with_seeding(
         config = dataclasses.replace(config, enqueue=config.enqueue + tables)
         _check_coherent(config)
     return config
+
+
+def seeding_note(config: Any) -> str | None:
+    """``validate``'s line about what runs first and what the sampler learns from (None for
+    neither): ``2 enqueued configurations run first (of 20 trials); warm start from
+    digits-quick (its 10 best configurations run first), read from the database at run start``."""
+    parts = []
+    n = len(config.enqueue)
+    if n:
+        s = "s" * (n != 1)
+        parts.append(f"{n} enqueued configuration{s} run first (of {config.search.trials} trials)")
+    warm = config.search.warm_start
+    if warm is not None:
+        text = f"warm start from {', '.join(warm.sources)}"
+        if warm.top:
+            text += f" (its {warm.top} best configuration{'s' * (warm.top != 1)} run first)"
+        parts.append(text + ", read from the database at run start")
+    return "; ".join(parts) or None

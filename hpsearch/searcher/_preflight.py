@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from hpsearch.searcher._definition import ConfigError, SearchConfig
+from hpsearch.searcher._parse_seeding import seeding_note
 from hpsearch.searcher._warmup import derivation, early_pruning_warning
 
 # What Optuna needs for a sampler or pruner beyond hpsearch's own dependencies:
@@ -176,6 +177,8 @@ def definition_notes(config: SearchConfig) -> list[str]:
     warning = early_pruning_warning(config)
     if warning:
         lines.append(warning)
+    if note := seeding_note(config):
+        lines.append(note)
     cpus = this_machine_cpus()
     if s.cpus_per_trial > cpus:
         lines.append(

@@ -69,7 +69,7 @@ class Seeding:
         out: dict[str, Any] = {
             "from": list(self.sources),
             "used": self.used,
-            "skipped": dict(self.skipped),
+            "skipped": {k: n for k, n in self.skipped.items() if n},
             "top": self.top,
         }
         if self.missing:
@@ -87,7 +87,8 @@ def describe(seeded_from: dict[str, Any] | None) -> str | None:
     if not seeded_from:
         return None
     skipped = dict(seeded_from.get("skipped") or {})
-    text = f"warm start: {seeded_from.get('used', 0)} trials from {', '.join(seeded_from['from'])}"
+    used = seeded_from.get("used", 0)
+    text = f"warm start: {used} trial{'s' * (used != 1)} from {', '.join(seeded_from['from'])}"
     n = sum(skipped.values())
     text += f", {n} skipped"
     if n:
@@ -195,7 +196,7 @@ def _compatible(
     out = []
     for t in finished:
         settings = _effective(source.train, t.params)
-        if any(not _same_fixed(k, v, settings, wanted) for k, v in fixed.items()):
+        if any(not _same_fixed(k, v, settings) for k, v in fixed.items()):
             skipped["other fixed settings"] += 1
             continue
         params = _in_space(config, settings)
@@ -221,12 +222,12 @@ def _effective(train: dict[str, Any], params: dict[str, Any] | None = None) -> d
     return out
 
 
-def _same_fixed(name: str, value: Any, settings: dict[str, Any], wanted: dict[str, Any]) -> bool:
+def _same_fixed(name: str, value: Any, settings: dict[str, Any]) -> bool:
+    """True when the trial's setting is the new search's fixed ``value`` (one value for every
+    hidden layer equals that value once per layer of the trial)."""
     if name in _PER_LAYER:
-        return _equal(
-            _per_layer(value, int(wanted.get("layers", 2))),
-            _per_layer(settings.get(name), int(settings.get("layers", 2))),
-        )
+        layers = int(settings.get("layers", 2))
+        return _equal(_per_layer(value, layers), _per_layer(settings.get(name), layers))
     return _equal(value, settings.get(name))
 
 

@@ -141,6 +141,17 @@ def test_the_grid_sampler_refuses_seeding() -> None:
         parse_config(raw)
 
 
+def test_validate_tells_what_runs_first(definition_file) -> None:
+    raw = doc(warm_start={"from": ["digits-quick"], "top": 10})
+    raw["enqueue"] = ENQUEUED
+    result = CliRunner().invoke(app, ["validate", str(definition_file(raw))])
+    assert result.exit_code == 0, result.output
+    assert (
+        "2 enqueued configurations run first (of 4 trials); warm start from digits-quick (its "
+        "10 best configurations run first), read from the database at run start"
+    ) in " ".join(result.output.split())
+
+
 def test_validate_names_the_bad_enqueued_value(definition_file) -> None:
     raw = doc()
     raw["enqueue"] = [ENQUEUED[0], {"learning_rate": 0.01}, {"learning_rate": 0.5}]
@@ -232,6 +243,41 @@ def test_skipped_trials_are_counted_by_reason(store) -> None:
     assert side.queued == [inside]
 
 
+def test_layers_searched_in_both_keep_trials_of_any_depth(store) -> None:
+    space = {"layers": [1, 2], "units": {"type": "int", "low": 8, "high": 32, "per_layer": True}}
+    raw = doc("early")
+    del raw["train"]["layers"]
+    raw["space"] = space
+    store.create_search(
+        "early",
+        config=parse_config(raw).to_dict(),
+        objectives=["dev_accuracy"],
+        directions=["maximize"],
+    )
+    finished_trial(store, "early", 0, {"layers": 1, "units": [12]}, value=0.8)
+    finished_trial(store, "early", 1, {"layers": 2, "units": [12, 40]}, value=0.9)  # 40: outside
+    finished_trial(store, "early", 2, {"layers": 2, "units": [16, 8]}, value=0.85)
+    raw = doc(warm_start={"from": "early", "top": 5})
+    del raw["train"]["layers"]
+    raw["space"] = space
+    seeding = load_seeding(parse_config(raw), store, resume=False)
+    assert (seeding.used, seeding.record()["skipped"]) == (2, {"outside the space": 1})
+    assert seeding.configs == [{"layers": 2, "units": [16, 8]}, {"layers": 1, "units": [12]}]
+
+
+def test_a_resume_skips_a_source_deleted_since(store) -> None:
+    _stored_search(store, "early")
+    finished_trial(store, "early", 0, {"learning_rate": 0.01, "units": 16, "beta1": 0.9})
+    cfg = config(warm_start={"from": ["early", "gone"]})
+    with pytest.raises(ConfigError, match="no search named 'gone'"):
+        load_seeding(cfg, store, resume=False)
+    seeding = load_seeding(cfg, store, resume=True)
+    assert (
+        seeding.line() == "warm start: 1 trial from early, gone, 0 skipped, search 'gone' not found"
+    )
+    assert seeding.record()["missing"] == ["gone"]
+
+
 def test_the_ask_ahead_process_sees_the_warm_trials(store, monkeypatch) -> None:
     monkeypatch.setattr(ask_ahead, "AHEAD_FROM", 2)
     monkeypatch.setattr(ask_ahead, "DEPTH", 1)
@@ -302,3 +348,39 @@ def test_a_warm_started_search_learns_from_the_earlier_one(ray_local, store, tmp
         [t.params for t in later],
         [b.params for b in best],
     )
+
+
+def test_a_warm_start_reaches_the_earlier_best_in_fewer_trials(ray_local, store) -> None:
+    """``benchmarks/warm_start.py --early 12 --trials 12 --epochs 3``: over 3 seeds, the mean
+    number of trials a search needs to reach an earlier search's best is lower warm-started
+    than cold (each stops there, by [search] target; one worker, so trials run in order; one
+    dataset split for all)."""
+    from hpsearch.searcher import load_search_data
+
+    space = {
+        "learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
+        "layers": {"type": "int", "low": 1, "high": 3},
+        "units": {"type": "int", "low": 4, "high": 128, "log": True},
+        "lambda": {"type": "float", "low": 1e-6, "high": 1.0, "log": True},
+        "batch_size": {"type": "categorical", "choices": [16, 64, 256]},
+    }
+
+    def search(name: str, seed: int, **more) -> SearchConfig:
+        raw = doc(name, seed=seed, trials=12, pruner="none", **more)
+        raw["train"] = {"epochs": 3, "optimizer": "adam"}
+        raw["space"] = space
+        return parse_config(raw)
+
+    data = load_search_data(search("split", 0))
+    reached: dict[str, list[int]] = {"cold": [], "warm": []}
+    for seed in range(3):
+        run_search(search(f"early-{seed}", 100 + seed), store, data=data)
+        mark = max(t.dev_accuracy for t in store.trials(f"early-{seed}"))
+        for arm in reached:
+            warm = {"warm_start": {"from": [f"early-{seed}"]}} if arm == "warm" else {}
+            name = f"{arm}-{seed}"
+            outcome = run_search(search(name, 200 + seed, target=mark, **warm), store, data=data)
+            n = len(store.trials(name))
+            reached[arm].append(n if outcome.stop_reason else n + 1)  # not reached: 13
+    cold, warm = (sum(v) / len(v) for v in reached.values())
+    assert warm < cold, reached
