@@ -384,3 +384,24 @@ def test_a_warm_start_reaches_the_earlier_best_in_fewer_trials(ray_local, store)
             reached[arm].append(n if outcome.stop_reason else n + 1)  # not reached: 13
     cold, warm = (sum(v) / len(v) for v in reached.values())
     assert warm < cold, reached
+
+
+def test_the_command_line_seeds_a_run(ray_local, store, tmp_path, definition_file) -> None:
+    run_search(config("earlier", trials=3, sampler="random", pruner="none"), store)
+    best = hpsearch.ranked(store.trials("earlier"), ["maximize"])[0]
+    first = tmp_path / "first.toml"
+    first.write_text("[[enqueue]]\nlearning_rate = 0.004\nunits = 20\nbeta1 = 0.85\n")
+    url = f"sqlite:///{tmp_path / 'results.db'}"
+    path = definition_file(doc("later", trials=3, pruner="none"))
+    args = ["run", str(path), "--storage", url, "--enqueue", str(first)]
+    result = CliRunner().invoke(app, [*args, "--warm-start", "nope"])
+    assert result.exit_code == 2
+    last = result.output.splitlines()[-1]  # after the line naming the database
+    assert last.startswith("error: search.warm_start.from: no search named 'nope'")
+    result = CliRunner().invoke(app, [*args, "--warm-start", "earlier", "--warm-start-top", "1"])
+    assert result.exit_code == 0, result.output
+    line = "warm start: 3 trials from earlier, 0 skipped; the 1 best configuration run first"
+    assert result.output.count(line) == 2  # at the start and in the summary
+    later = by_number(store, "later")
+    assert later[0].params == {"learning_rate": 0.004, "units": 20, "beta1": 0.85}
+    assert later[1].params == best.params
