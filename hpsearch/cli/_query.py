@@ -28,6 +28,10 @@ def searches(storage: StorageOpt = None, fmt: FormatOpt = "table") -> None:
         cols += ["best", "objective", "direction", "duration_s", "dataset", "stopped"]
         if fmt == "json" or any(r["seeded_from"] for r in rows):
             cols.append("seeded_from")
+        if fmt == "csv":  # a warm start's sources and counts as one JSON cell
+            for r in rows:
+                if r["seeded_from"]:
+                    r["seeded_from"] = _render.json_text(r["seeded_from"], indent=None)
         _render.emit(rows, cols, fmt)
         return
     objectives = {r["objective"] for r in rows}
