@@ -278,6 +278,17 @@ def test_a_resume_skips_a_source_deleted_since(store) -> None:
     assert seeding.record()["missing"] == ["gone"]
 
 
+def test_settings_an_enqueued_table_leaves_out_are_sampled(store) -> None:
+    side = StudySide(config(enqueue=[{"units": 17}]))
+    side.rebuild(store, [], load_seeding(side.config, store, resume=False))
+    first, second = side.ask(), side.ask()
+    assert first.number == 0 and first.settings["units"] == 17
+    assert (
+        1e-3 <= first.settings["learning_rate"] <= 3e-2 and 0.8 <= first.settings["beta1"] <= 0.99
+    )
+    assert second.number == 1 and second.settings != first.settings
+
+
 def test_the_ask_ahead_process_sees_the_warm_trials(store, monkeypatch) -> None:
     monkeypatch.setattr(ask_ahead, "AHEAD_FROM", 2)
     monkeypatch.setattr(ask_ahead, "DEPTH", 1)
