@@ -96,6 +96,7 @@ class Results:
                     "duration_s": round(s.duration_s, 3) if s.duration_s is not None else None,
                     "dataset": s.dataset,
                     "stopped": s.stop_reason,
+                    "seeded_from": s.seeded_from,  # a warm start: {"from": [...], "used": n, ...}
                 }
             )
         return rows

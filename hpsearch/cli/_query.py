@@ -26,6 +26,12 @@ def searches(storage: StorageOpt = None, fmt: FormatOpt = "table") -> None:
     if fmt != "table":
         cols = ["name", "status", "trials", "complete", "pruned", "failed", "running"]
         cols += ["best", "objective", "direction", "duration_s", "dataset", "stopped"]
+        if fmt == "json" or any(r["seeded_from"] for r in rows):
+            cols.append("seeded_from")
+        if fmt == "csv":  # a warm start's sources and counts as one JSON cell
+            for r in rows:
+                if r["seeded_from"]:
+                    r["seeded_from"] = _render.json_text(r["seeded_from"], indent=None)
         _render.emit(rows, cols, fmt)
         return
     objectives = {r["objective"] for r in rows}
@@ -38,6 +44,11 @@ def searches(storage: StorageOpt = None, fmt: FormatOpt = "table") -> None:
     cols.append("duration")
     if any(r["stopped"] for r in rows):  # why a search stopped before its budget
         cols.append("stopped")
+    if any(r["seeded_from"] for r in rows):  # a warm start: its sources, trials used
+        cols.append("seeded from")
+        for r in rows:
+            w = r["seeded_from"]
+            r["seeded from"] = f"{', '.join(w['from'])} ({w.get('used', 0)} used)" if w else None
     _render.emit(rows, cols, fmt, title=_render.plural(len(rows), "search"))
 
 

@@ -38,6 +38,33 @@ TimeBudgetOpt = Annotated[
     ),
 ]
 
+WarmStartOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--warm-start",
+        metavar="NAME",
+        help="Learn from an earlier search's compatible trials in this database (repeatable; "
+        "overrides [search] warm_start's from).",
+    ),
+]
+WarmTopOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--warm-start-top",
+        metavar="N",
+        help="Run the warm start's N best configurations first (overrides warm_start's top).",
+    ),
+]
+EnqueueOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--enqueue",
+        metavar="FILE",
+        help="Configurations to evaluate first, exactly as given: TOML [[enqueue]] tables or a "
+        "JSON list of objects (after the definition's [[enqueue]]).",
+    ),
+]
+
 
 @app.command()
 def validate(config: ConfigArg) -> None:
@@ -78,6 +105,9 @@ def run(
     address: AddressOpt = None,
     seed: Annotated[int | None, typer.Option(help="Search seed (overrides the file).")] = None,
     time_budget: TimeBudgetOpt = None,
+    warm_start: WarmStartOpt = None,
+    warm_start_top: WarmTopOpt = None,
+    enqueue: EnqueueOpt = None,
     database_patience: PatienceOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -85,7 +115,7 @@ def run(
 
     Running it again with the name of an existing search continues that search.
     """
-    from hpsearch.searcher import check_search_name
+    from hpsearch.searcher import check_search_name, with_seeding
 
     _render.check_at_least("--trials", trials, 1)
     _render.check_at_least("--workers", workers, 1)
@@ -102,6 +132,7 @@ def run(
         time_budget=_seconds(time_budget),
         database_patience=database_patience,
     )
+    cfg = with_seeding(cfg, warm_start=warm_start, warm_start_top=warm_start_top, enqueue=enqueue)
     _run_and_report(cfg, _app.open_store(storage), address=address, quiet=quiet, data=data)
 
 

@@ -41,6 +41,8 @@ def summary_lines(outcome: Any, cfg: Any, *, top: int = 5, data: Any = None) -> 
     directions = list(cfg.search.directions)
     fold = _render.fold
     lines = [fold(budget_line(outcome))]
+    if warm := getattr(outcome, "warm_start", None):  # what the sampler learnt from first
+        lines.append(fold(warm))
     order = ranked(outcome.trials, directions)
     if order:
         lines += _table(order[:top], objectives, f"top trials by {objectives[0]}")

@@ -50,6 +50,7 @@ _WHERE = {
     "preflight": "_preflight",
     "check_search_name": "_names",
     "parse_config": "_parse",
+    "with_seeding": "_parse_seeding",
     "Prediction": "_predict",
     "PredictionRow": "_predict",
     "predict_file": "_predict",

@@ -58,6 +58,27 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """[search] warm_start = { from = ["digits-quick"], top = 10 }: the sampler learns from the
+    compatible finished trials of earlier searches in the same database (see ``_seeding``);
+    ``top``: their best configurations also run first. ``ignore_fixed``: settings whose fixed
+    value may differ in an earlier trial (``epochs``), which is otherwise skipped."""
+
+    sources: tuple[str, ...]  # search names, the file's ``from``
+    top: int = 0
+    ignore_fixed: tuple[str, ...] = ()  # users' words
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file's shape."""
+        out: dict[str, Any] = {"from": list(self.sources)}
+        if self.top:
+            out["top"] = self.top
+        if self.ignore_fixed:
+            out["ignore_fixed"] = list(self.ignore_fixed)
+        return out
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     """The [search] section."""
 
@@ -84,6 +105,7 @@ class SearchSettings:
     # satisficing metrics: "n_params <= 100000" ... (see _constraints); the best trial is the
     # best feasible one
     constraints: tuple[str, ...] = ()
+    warm_start: WarmStart | None = None  # earlier searches the sampler learns from
 
 
 @dataclass(frozen=True)
@@ -117,6 +139,8 @@ class SearchConfig:
     train: dict[str, Any]  # fixed trainer settings, in the users' words (``lambda``)
     space: tuple[ParamSpec, ...]
     source: str = ""  # the file it came from, for messages
+    # [[enqueue]]: configurations (searched settings, users' words) evaluated first, in order
+    enqueue: tuple[dict[str, Any], ...] = ()
     # pruner_options the definition left out and parsing filled in (warm-up defaults, named for
     # `validate`); not part of what the definition means, so not compared
     derived_options: tuple[str, ...] = field(default=(), compare=False)
@@ -138,6 +162,8 @@ class SearchConfig:
         Stored with the search. It holds no secrets: the storage URL is never part of it.
         """
         search = dataclasses.asdict(self.search)
+        if self.search.warm_start is not None:
+            search["warm_start"] = self.search.warm_start.to_dict()
         search["objective"] = list(search.pop("objectives"))
         search["direction"] = list(search.pop("directions"))
         search = {k: v for k, v in search.items() if v is not None}
@@ -150,12 +176,18 @@ class SearchConfig:
             k: list(v) if isinstance(v, tuple) else v
             for k, v in dataclasses.asdict(self.data).items()
         }
-        return {
+        out = {
             "search": search,
             "data": {k: v for k, v in data.items() if v is not None},
             "train": {k: list(v) if isinstance(v, tuple) else v for k, v in self.train.items()},
             "space": {p.name: _spec_dict(p) for p in self.space},
         }
+        if self.enqueue:  # none: not written (older stored forms)
+            out["enqueue"] = [
+                {k: list(v) if isinstance(v, tuple) else v for k, v in c.items()}
+                for c in self.enqueue
+            ]
+        return out
 
     @classmethod
     def from_stored(cls, stored: Any) -> SearchConfig:

@@ -40,6 +40,7 @@ from hpsearch.searcher._outcome import (  # SearchInterrupted, SearchOutcome: th
 )
 from hpsearch.searcher._progress import Progress
 from hpsearch.searcher._recorder import Recorder, trial_outcome
+from hpsearch.searcher._seeding import Seeding
 from hpsearch.searcher._space import grid_size
 from hpsearch.searcher._study import Asked, StudySide
 from hpsearch.searcher._worker import remote_trial, trial_seed
@@ -120,10 +121,11 @@ class Driver:
     def best_number(self) -> int | None:
         return self.study.best_number
 
-    def prepare(self, *, resume: bool) -> None:
-        """Create or reopen the search, take its lease, rebuild Optuna's view of it."""
-        stored = self.recorder.open(resume=resume)
-        self.study.rebuild(self.recorder.storage, stored)
+    def prepare(self, *, resume: bool, seeding: Seeding | None = None) -> None:
+        """Create or reopen the search, take its lease, rebuild Optuna's view of it (first
+        the warm start's trials and the configurations to run first, ``_seeding``)."""
+        stored = self.recorder.open(resume=resume, seeded_from=seeding and seeding.record())
+        self.study.rebuild(self.recorder.storage, stored, seeding)
 
     # --- the loop -----------------------------------------------------------------------------
 

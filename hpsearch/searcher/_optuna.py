@@ -98,29 +98,35 @@ def _quietly(factory: Callable[..., Any], **options: Any) -> Any:
         return factory(**options)
 
 
-def run_seed(search_seed: int | None, stored: int) -> int | None:
+def run_seed(search_seed: int | None, stored: int, warm: int = 0) -> int | None:
     """The sampler's seed for a run that starts with ``stored`` trials already stored.
 
     A new search's first run uses the search seed itself; every later run (resume, a larger
     budget) derives its own from the search seed and how many trials were stored, so it does not
     draw again the settings the earlier runs drew. Reproducible: same search, same seeds. (A trial's
-    training seed depends only on its number: replay is unchanged.)
+    training seed depends only on its number: replay is unchanged.) ``warm``: trials of a warm
+    start (``_seeding``) in the study; a warm-started run derives its own seed too, so it does
+    not draw again what an earlier search with the same seed drew.
     """
-    if search_seed is None or stored == 0:
+    if search_seed is None or (stored == 0 and warm == 0):
         return search_seed
-    state = np.random.SeedSequence([search_seed, stored]).generate_state(1, dtype=np.uint32)
+    entropy = [search_seed, stored, warm] if warm else [search_seed, stored]
+    state = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint32)
     return int(state[0] >> 1)
 
 
-def make_sampler(config: SearchConfig, *, stored: int = 0) -> optuna.samplers.BaseSampler:
-    """The configured Optuna sampler, seeded for a run that starts with ``stored`` trials."""
+def make_sampler(
+    config: SearchConfig, *, stored: int = 0, warm: int = 0
+) -> optuna.samplers.BaseSampler:
+    """The configured Optuna sampler, seeded for a run that starts with ``stored`` trials (and
+    ``warm`` ones of a warm start)."""
     s = config.search
     factory = _SAMPLERS[s.sampler]
     options = dict(_checked_options("sampler", s.sampler, factory, s.sampler_options))
     if s.sampler == "grid":
         options["search_space"] = grid_space(config)
     try:
-        return _quietly(factory, seed=run_seed(s.seed, stored), **options)
+        return _quietly(factory, seed=run_seed(s.seed, stored, warm), **options)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"search.sampler_options: {s.sampler}: {e}") from None
 
@@ -144,13 +150,13 @@ def validate_optuna_settings(config: SearchConfig) -> None:
     make_pruner(config)
 
 
-def new_study(config: SearchConfig, *, stored: int = 0) -> optuna.Study:
+def new_study(config: SearchConfig, *, stored: int = 0, warm: int = 0) -> optuna.Study:
     """An in-memory study with the configured sampler, pruner and directions; ``stored``: the
-    trials already stored (see :func:`run_seed`)."""
+    trials already stored, ``warm``: a warm start's (see :func:`run_seed`)."""
     directions = list(config.search.directions)
     return optuna.create_study(
         study_name=config.search.name,
-        sampler=make_sampler(config, stored=stored),
+        sampler=make_sampler(config, stored=stored, warm=warm),
         pruner=make_pruner(config),
         directions=directions,
     )

@@ -23,6 +23,7 @@ from hpsearch.searcher._definition import (
     SearchSettings,
 )
 from hpsearch.searcher._names import check_search_name, field_name, trainer_settings, user_name
+from hpsearch.searcher._parse_seeding import parse_enqueue, parse_warm_start
 from hpsearch.searcher._parse_space import parse_space
 from hpsearch.searcher._values import (
     as_duration,
@@ -39,7 +40,7 @@ from hpsearch.searcher._warmup import with_warmup_defaults
 def parse_config(raw: dict[str, Any], *, source: str = "", stored: bool = False) -> SearchConfig:
     """Validate an already-parsed mapping (as from TOML, or a stored definition: ``stored``
     accepts the data facts a driver recorded, ``DATA_FACTS``)."""
-    check_keys(raw, {"search", "data", "train", "space"}, "")
+    check_keys(raw, {"search", "data", "train", "space", "enqueue"}, "")
     check_finite_tree(raw, "")
     search = _search_settings(_table(raw, "search", required=True))
     data = _data_settings(_table(raw, "data"), stored=stored)
@@ -51,7 +52,10 @@ def parse_config(raw: dict[str, Any], *, source: str = "", stored: bool = False)
             f"train.{overlap[0]}: set in both [train] and [space]; fix it or search it, not both",
             field=f"train.{overlap[0]}",
         )
-    config = SearchConfig(search=search, data=data, train=train, space=space, source=source)
+    enqueue = parse_enqueue(raw.get("enqueue"), train, space)
+    config = SearchConfig(
+        search=search, data=data, train=train, space=space, source=source, enqueue=enqueue
+    )
     _check_coherent(config)
     return with_warmup_defaults(config)
 
@@ -137,6 +141,8 @@ def _search_settings(raw: dict[str, Any]) -> SearchSettings:
         out["patience_trials"] = as_int(raw["patience_trials"], "search.patience_trials", minimum=1)
     if raw.get("constraints") is not None:
         out["constraints"] = tuple(str(c) for c in parse_constraints(raw["constraints"]))
+    if raw.get("warm_start") is not None:
+        out["warm_start"] = parse_warm_start(raw["warm_start"])
     return SearchSettings(**out)
 
 
@@ -307,6 +313,7 @@ def _check_coherent(config: SearchConfig) -> None:
             f'{s.objectives[0]} is only known at the end; use pruner = "none"',
             field="search.objective",
         )
+    _check_seeding(config)
     if s.sampler == "grid":
         for p in config.space:
             if (p.kind == "float" and p.step is None) or p.one_minus_log:
@@ -323,3 +330,20 @@ def _check_coherent(config: SearchConfig) -> None:
     for p in config.space:
         for value in p.choices[1:] if p.kind == "categorical" else (p.high,):
             check_train_values(probe | {p.name: value}, f"space.{p.name}")
+
+
+def _check_seeding(config: SearchConfig) -> None:
+    """Warm starts and enqueued configurations need a sampler that takes them."""
+    s = config.search
+    if s.warm_start is not None and s.name in s.warm_start.sources:
+        raise ConfigError(
+            f"search.warm_start.from: {s.name!r} is this search (resume continues it)",
+            field="search.warm_start.from",
+        )
+    if s.sampler == "grid" and (s.warm_start is not None or config.enqueue):
+        key = "search.warm_start" if s.warm_start is not None else "enqueue"
+        raise ConfigError(
+            f"{key}: the grid sampler runs its own grid and learns from no earlier trial; "
+            "use another sampler to seed a search",
+            field=key,
+        )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hpsearch.searcher._constraints import constraint_note
 from hpsearch.searcher._definition import ConfigError, SearchConfig
+from hpsearch.searcher._parse_seeding import seeding_note
 from hpsearch.searcher._warmup import derivation, early_pruning_warning
 
 # What Optuna needs for a sampler or pruner beyond hpsearch's own dependencies:
@@ -178,6 +179,8 @@ def definition_notes(config: SearchConfig) -> list[str]:
     if warning:
         lines.append(warning)
     if note := constraint_note(config.constraints, s.sampler):  # [search] constraints
+        lines.append(note)
+    if note := seeding_note(config):
         lines.append(note)
     cpus = this_machine_cpus()
     if s.cpus_per_trial > cpus:

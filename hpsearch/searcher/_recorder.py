@@ -147,13 +147,16 @@ class Recorder:
             return
         _check_same_definition(SearchConfig.from_stored(stored), self.config)
 
-    def open(self, *, resume: bool) -> list[TrialRecord]:
+    def open(self, *, resume: bool, seeded_from: dict[str, Any] | None = None) -> list[TrialRecord]:
         """Create or reopen the search, take its lease, mark it running; returns its trials
-        (those a dead driver left running are marked lost first, so they run again)."""
+        (those a dead driver left running are marked lost first, so they run again).
+        ``seeded_from``: this run's warm start, stored with the search (see ``_seeding``)."""
         cfg, s = self.config, self.config.search
         try:
             self.search = self.storage.get_search(s.name)
             _check_same_definition(SearchConfig.from_stored(self.search), cfg)
+            if seeded_from is not None and seeded_from != self.search.seeded_from:
+                self.storage.set_seeded_from(self.search.id, seeded_from)
         except SearchNotFoundError:
             if resume:
                 raise SearchNotFoundError(f"search {s.name!r} not found") from None
@@ -168,6 +171,7 @@ class Recorder:
                     seed=s.seed,
                     dataset=cfg.data.dataset,
                     hpsearch_version=hpsearch.__version__,
+                    seeded_from=seeded_from,
                 )
             except SearchExistsError:  # another driver created it a moment ago
                 self.search = self.storage.get_search(s.name)

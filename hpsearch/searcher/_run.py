@@ -31,6 +31,7 @@ from hpsearch.searcher._outcome import (
 )
 from hpsearch.searcher._preflight import preflight
 from hpsearch.searcher._progress import Progress
+from hpsearch.searcher._seeding import load_seeding
 from hpsearch.storage import (
     BadDatabaseURLError,
     DatabaseLostError,
@@ -184,9 +185,12 @@ def run_search(
     t0 = time.monotonic()
     driver = Driver(config, storage, progress=progress, on_event=on_event, data=data)
     driver.recorder.check(resume=resume)  # refusals that need no Ray come before it starts
+    seeding = load_seeding(config, storage, resume=resume)  # a warm start's unknown source too
+    if warm_line := seeding and seeding.line():
+        progress.event(warm_line)
     with ray_session(address) as ray_watch:
         check_cpus(config.search.cpus_per_trial)
-        driver.prepare(resume=resume)
+        driver.prepare(resume=resume, seeding=seeding)
         pipe = None
         if ray_watch is not None:
             driver.health = ray_watch.dead
@@ -208,6 +212,7 @@ def run_search(
         best = next((t for t in trials if t.number == driver.best_number), None)
     outcome = RunOutcome(
         stop_reason=driver.stop_reason if status == SearchStatus.FINISHED else None,
+        warm_start=warm_line or None,
         name=config.search.name,
         status=status.value,
         complete=sum(t.state == TrialState.COMPLETE for t in trials),
@@ -227,9 +232,11 @@ def run_search(
 @dataclasses.dataclass
 class RunOutcome(SearchOutcome):
     """A ``SearchOutcome`` with why the run stopped launching before its trial budget
-    (a [search] time_budget, target or patience_trials; None: the budget was used)."""
+    (a [search] time_budget, target or patience_trials; None: the budget was used) and what
+    its warm start used."""
 
     stop_reason: str | None = None
+    warm_start: str | None = None  # the warm start's line (``_seeding``), None without one
 
 
 def _drive(

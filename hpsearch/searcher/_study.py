@@ -22,6 +22,7 @@ from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._constraints import constraint_values, optuna_constraints
 from hpsearch.searcher._messages import TrialDone, TrialEnd
 from hpsearch.searcher._optuna import add_history, new_study, optuna_state, stored_history
+from hpsearch.searcher._seeding import Seeding, pending
 from hpsearch.searcher._space import internal_params, suggest
 from hpsearch.searcher._values import show_duration
 from hpsearch.storage import FailReason, Storage, TrialOutcome, TrialRecord, TrialState
@@ -49,6 +50,7 @@ class StudySide:
         self.constraints = config.constraints  # [search] constraints, parsed once
         self.study = new_study(config)
         self.requeue: list[TrialRecord] = []  # lost trials to run again under their numbers
+        self.queued: list[dict[str, Any]] = []  # [[enqueue]] and warm-start configs not run yet
         self.next_number = 0
         self.done = 0  # finished trials that count toward the budget
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
@@ -61,17 +63,25 @@ class StudySide:
         self.since_best = 0  # trials finished in this run since the best last improved
         self._improved = False  # the trial told last made the best strictly better
 
-    def rebuild(self, storage: Storage, stored: Sequence[TrialRecord]) -> None:
+    def rebuild(
+        self, storage: Storage, stored: Sequence[TrialRecord], seeding: Seeding | None = None
+    ) -> None:
         """Optuna's history, the counts and the best trial from a search's stored trials.
 
-        The study is made afresh, its sampler seeded for this run (see ``run_seed``)."""
+        The study is made afresh, its sampler seeded for this run (see ``run_seed``); a warm
+        start's trials come first in its history (``_seeding``), and the configurations to
+        run first that no stored trial ran yet are queued."""
         self.close()
-        self.study = new_study(self.config, stored=len(stored))
+        warm = seeding.used if seeding is not None else 0
+        self.study = new_study(self.config, stored=len(stored), warm=warm)
         for t in stored:
             if _counts_toward_budget(t):
                 self._count(t.state.value)
             self._consider_best(t.number, t.values, t.dev_loss, t.feasible)
         self.since_best, self._improved = 0, False  # patience counts this run's trials
+        if seeding is not None:
+            add_history(self.study, seeding.trials)
+            self.queued = pending(seeding.configs, stored)
         add_history(self.study, stored_history(self.config, storage, stored))
         # Trials a dead driver (or Ctrl-C) left behind run again: same number, same
         # hyperparameters, next attempt. Their rows are reused, so nothing is duplicated.
@@ -81,13 +91,20 @@ class StudySide:
         self.next_number = 1 + max((t.number for t in stored), default=-1)
 
     def ask(self) -> Asked:
-        """The next trial: a requeued one first, with its stored settings, else a new one."""
+        """The next trial: a requeued one first, with its stored settings, then a queued
+        configuration (exactly as given; settings it leaves out are sampled), else a new one."""
         if self.requeue:
             again = self.requeue.pop(0)
             internal, _ = internal_params(self.config, again.params)
             self.study.enqueue_trial(internal, skip_if_exists=False)
             otrial = self.study.ask()
             return Asked(again.number, again.attempt + 1, otrial, suggest(otrial, self.config))
+        if self.queued:
+            given = self.queued.pop(0)
+            self.study.enqueue_trial(internal_params(self.config, given)[0], skip_if_exists=False)
+            otrial = self.study.ask()
+            number, self.next_number = self.next_number, self.next_number + 1
+            return Asked(number, 1, otrial, suggest(otrial, self.config) | given)
         ask_id = self._ask_ahead()
         otrial = self.study.ask()
         if ask_id is not None:

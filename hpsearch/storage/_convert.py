@@ -199,6 +199,7 @@ def search_record(row: SearchRow) -> SearchRecord:
         lease_heartbeat_at=utc(row.lease_heartbeat_at),
         lease_expires_at=utc(row.lease_expires_at),
         stop_reason=row.stop_reason,
+        seeded_from=dict(row.seeded_from) if row.seeded_from else None,
     )
 
 
@@ -225,6 +226,7 @@ def search_summary(row: SearchRow, counts: tuple[Any, ...]) -> SearchSummary:
         dataset=row.dataset,
         stop_reason=row.stop_reason,
         n_infeasible=int(n_infeasible),
+        seeded_from=dict(row.seeded_from) if row.seeded_from else None,
     )
 
 

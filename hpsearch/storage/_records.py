@@ -49,6 +49,7 @@ class SearchRecord:
     lease_heartbeat_at: datetime | None = None
     lease_expires_at: datetime | None = None
     stop_reason: str | None = None  # why a finished search stopped before its trial budget
+    seeded_from: dict[str, Any] | None = None  # its warm start: {"from": [...], "used": n, ...}
 
     @property
     def direction(self) -> str:
@@ -193,3 +194,4 @@ class SearchSummary:
     dataset: str | None = None
     stop_reason: str | None = None  # why it stopped before its trial budget
     n_infeasible: int = 0  # complete trials that broke a [search] constraint
+    seeded_from: dict[str, Any] | None = None  # its warm start: {"from": [...], "used": n, ...}

@@ -78,9 +78,11 @@ class Storage(Reader):
         seed: int | None = None,
         dataset: str | None = None,
         hpsearch_version: str | None = None,
+        seeded_from: Mapping[str, Any] | None = None,
     ) -> SearchRecord:
         """Create a running search. Keys named like password/secret/token are dropped from
         ``config`` and passwords inside URL strings are masked before anything is stored.
+        ``seeded_from``: where a warm start came from (JSON-able; see :meth:`set_seeded_from`).
 
         Raises:
             SearchExistsError: a search with this name exists.
@@ -106,6 +108,7 @@ class Storage(Reader):
             "seed": seed,
             "dataset": dataset,
             "hpsearch_version": hpsearch_version,
+            "seeded_from": _convert.params_json(seeded_from) if seeded_from else None,
         }
 
         def run(s: Session) -> SearchRecord:
@@ -142,6 +145,20 @@ class Storage(Reader):
             return _convert.search_record(row)
 
         return self._run(run)
+
+    def set_seeded_from(self, search: SearchRef, seeded_from: Mapping[str, Any] | None) -> None:
+        """Record where a search's warm start came from, e.g. ``{"from": ["digits-quick"],
+        "used": 42, "skipped": {"outside the space": 5}, "top": 10}`` (None: not seeded).
+
+        Raises:
+            SearchNotFoundError: no such search.
+        """
+        value = _convert.params_json(seeded_from) if seeded_from else None
+
+        def run(s: Session) -> None:
+            self._search_row(s, search).seeded_from = value
+
+        self._run(run)
 
     def delete_search(self, search: SearchRef) -> None:
         """Delete a search with its trials, parameters, epochs and models.
