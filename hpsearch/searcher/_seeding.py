@@ -38,6 +38,7 @@ import optuna
 
 from hpsearch._selection import ranked
 from hpsearch.searcher._config import ConfigError, SearchConfig
+from hpsearch.searcher._constraints import constraint_values
 from hpsearch.searcher._names import field_name, user_name
 from hpsearch.searcher._optuna import stored_history
 from hpsearch.searcher._parse_seeding import spec_value
@@ -131,6 +132,9 @@ def load_seeding(config: SearchConfig, storage: Storage, *, resume: bool) -> See
             continue
         kept += _compatible(config, record, storage.trials(record.id), seeding.skipped)
     seeding.missing = tuple(missing)
+    # The sampler judges earlier trials by THIS search's constraints, computed from their
+    # stored metrics (the source search may have had none, or others).
+    kept = [dataclasses.replace(t, constraint_values=_constraint_values(config, t)) for t in kept]
     history = stored_history(config, storage, kept)
     seeding.trials = [t for t in history if t is not None]
     seeding.skipped["outside the space"] += len(history) - len(seeding.trials)
@@ -268,3 +272,14 @@ def _best_configs(
         if not any(same_settings(c, t.params) for c in [*already, *out]):
             out.append(dict(t.params))
     return out
+
+
+def _constraint_values(config: SearchConfig, trial: TrialRecord) -> tuple[float, ...] | None:
+    """The new search's constraint values for an earlier trial (None: none, or not complete)."""
+    if trial.state != TrialState.COMPLETE:
+        return None
+
+    def metric(name: str) -> float | None:
+        return trial.train_s if name == "train_seconds" else getattr(trial, name, None)
+
+    return constraint_values(config.constraints, metric)

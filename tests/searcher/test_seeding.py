@@ -416,3 +416,17 @@ def test_the_command_line_seeds_a_run(ray_local, store, tmp_path, definition_fil
     later = by_number(store, "later")
     assert later[0].params == {"learning_rate": 0.004, "units": 20, "beta1": 0.85}
     assert later[1].params == best.params
+
+
+def test_warm_trials_are_judged_by_the_new_searchs_constraints(store) -> None:
+    _stored_search(store, "early")  # no constraints of its own
+    inside = {"learning_rate": 0.01, "units": 16, "beta1": 0.9}
+    finished_trial(store, "early", 0, inside, value=0.95, n_params=5000, predict_ms=0.2)
+    finished_trial(store, "early", 1, inside | {"units": 12}, value=0.9, n_params=900)
+    cfg = config(warm_start={"from": "early"}, constraints=["n_params <= 1000"])
+    side = StudySide(cfg)
+    side.rebuild(store, [], load_seeding(cfg, store, resume=False))
+    by_value = {t.values[0]: t for t in side.study.trials}
+    infeasible, feasible = by_value[0.95], by_value[0.9]
+    assert [v for k, v in infeasible.system_attrs.items() if "constraint" in k] == [4000.0]
+    assert [v for k, v in feasible.system_attrs.items() if "constraint" in k] == [-100.0]
