@@ -66,6 +66,14 @@ def load_config(path: str | Path) -> SearchConfig:
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("dataset"), str):
         raw["data"] = data | {"dataset": resolve_dataset(data["dataset"], p.parent)}
+    train = raw.get("train")
+    if (
+        isinstance(train, dict)
+        and "entrypoint" in train
+        and isinstance(train.get("code", "."), str)
+    ):
+        # your own model's folder (default: the definition's), kept absolute as it is stored
+        raw["train"] = train | {"code": str((p.parent / train.get("code", ".")).resolve())}
     return parse_config(raw, source=str(p))
 
 

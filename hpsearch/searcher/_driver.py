@@ -111,6 +111,7 @@ class Driver:
         self._health_at = 0.0
         self._away_told = False  # "database unavailable" was said for the current outage
         self.stop_reason: str | None = None  # a [search] stopping rule that ended the launches
+        self.runtime_env: dict[str, Any] | None = None  # each task's, when Ray was started before
 
     @property
     def search(self) -> SearchRecord | None:
@@ -140,7 +141,7 @@ class Driver:
         workers = s.workers or max(
             1, int(ray.cluster_resources().get("CPU", 1)) // s.cpus_per_trial
         )
-        self._task = remote_trial(s.cpus_per_trial)
+        self._task = remote_trial(s.cpus_per_trial, runtime_env=self.runtime_env)
         study = self.study
         self.progress.start(
             total=budget, done=study.done, counts=study.counts, best=study.best_value
@@ -320,7 +321,7 @@ class Driver:
             raise self._sampler_failed(e) from None
         folds = end.folds if isinstance(end, TrialDone) else ()
         self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began, folds=folds)
-        if isinstance(end, TrialDone) and (is_best or self.config.multi_objective):
+        if isinstance(end, TrialDone) and end.model and (is_best or self.config.multi_objective):
             self.recorder.save_model(t.trial_id, end.model)
         if counts:
             self.study.count(outcome)
@@ -390,8 +391,8 @@ class Driver:
     def evaluate_best_on_test(self) -> tuple[float, float] | None:
         """The test split is never used to choose: only the chosen trial is scored on it (with
         [data] folds, after a refit of its settings on all non-test data)."""
-        if self.study.best_number is None:
-            return None
+        if self.study.best_number is None or "entrypoint" in self.config.train:
+            return None  # an own model stores no network to score
         best = self.recorder.trial(self.study.best_number)
         data = self._data
         try:

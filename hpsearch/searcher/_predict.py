@@ -210,6 +210,12 @@ def predict_file(
 
     record = storage.get_search(search)
     config = SearchConfig.from_stored(record)
+    if "entrypoint" in config.train:
+        raise UserInputError(
+            f"search {record.name!r} trains its own model ({config.train['entrypoint']}), of "
+            "which nothing is stored; predict with your module's own code",
+            field="search",
+        )
     trial = _best_trial(storage, record) if number is None else storage.get_trial(record.id, number)
     try:
         blob = storage.load_model(trial.id)

@@ -23,6 +23,7 @@ from typing import Any
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import load_search_data
 from hpsearch.searcher._definition import ConfigError, SearchConfig
+from hpsearch.searcher._entrypoint import iter_own, load_entrypoint
 from hpsearch.searcher._environment import environment, environment_differences, recorded
 from hpsearch.searcher._names import trainer_settings, user_settings
 from hpsearch.storage import ModelNotFoundError, SearchRecord, Storage, TrialRecord, TrialState
@@ -135,9 +136,15 @@ def _retrain(
     diverged = False
     began = time.perf_counter()
     with threadpool_limits(limits=threads):
-        config = TrainConfig.from_dict(trainer_settings(settings))
-        # [data] folds: every fold, epoch-major, streaming the means (as the worker does)
-        training = iter_folds(config, data) if isinstance(data, tuple) else iter_train(config, data)
+        if "entrypoint" in settings:  # your own model, imported here from its folder
+            fn = load_entrypoint(settings)
+            training = iter_own(fn, settings, data, seed=int(settings["seed"]))
+        else:
+            config = TrainConfig.from_dict(trainer_settings(settings))
+            # [data] folds: every fold, epoch-major, streaming the means (as the worker does)
+            training = (
+                iter_folds(config, data) if isinstance(data, tuple) else iter_train(config, data)
+            )
         try:
             while True:
                 try:
