@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 import sys
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ OWN_KEYS = ("entrypoint", "code")
 _ENTRYPOINT = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 # a name of the user's own parameter: stored as hps_trial_params.name (100 characters)
 _PARAM_NAME = re.compile(r"^[A-Za-z_]\w{0,99}$")
+LARGE_CODE_BYTES = 50 * 2**20  # a code folder above this is worth a warning (copied per node)
+MAX_COUNTED_FILES = 10_000
+_IMPORTED: set[str] = set()  # top-level names load_entrypoint imported from a code folder
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,40 @@ def runtime_env(train: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"working_dir": str(code)} if code else None
 
 
+def code_note(train: Mapping[str, Any]) -> str | None:
+    """What ``validate`` says of an own model: where it comes from and what Ray copies."""
+    if "entrypoint" not in train:
+        return None
+    code = train.get("code")
+    if not code:
+        return f"own model: {train['entrypoint']} (imported as it is: no folder is copied)"
+    files, size = _folder_size(Path(code))
+    many = "+" if files > MAX_COUNTED_FILES else ""
+    note = (
+        f"own model: {train['entrypoint']} from {code} (Ray copies this folder to every "
+        f"worker: {min(files, MAX_COUNTED_FILES)}{many} files, {size / 2**20:.1f}{many} MiB)"
+    )
+    if size > LARGE_CODE_BYTES or many:
+        note += (
+            "; warning: large, give [train] code a folder of its own or list the rest in .rayignore"
+        )
+    return note
+
+
+def _folder_size(folder: Path) -> tuple[int, int]:
+    """(files, bytes) under ``folder``, counting stops past ``MAX_COUNTED_FILES`` files."""
+    files = size = 0
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            files += 1
+            with suppress(OSError):
+                size += (Path(root) / name).stat().st_size
+            if files > MAX_COUNTED_FILES:
+                return files, size
+    return files, size
+
+
 def own_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """What the entrypoint receives: every setting but the entrypoint's own keys and the seed."""
     return {k: v for k, v in settings.items() if k not in (*OWN_KEYS, "seed")}
@@ -140,8 +178,8 @@ def own_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_entrypoint(train: Mapping[str, Any]) -> Callable[..., Any]:
-    """The entrypoint's function, imported in this process from ``train.code`` (validate,
-    replay). A module of the same name imported earlier from elsewhere is imported afresh.
+    """The entrypoint's function, imported afresh in this process from ``train.code``
+    (validate, replay: the code as it is now, even if a module of that name was imported before).
 
     Raises:
         ConfigError: ``train.entrypoint: ...`` a missing module or function, a module that fails
@@ -151,7 +189,7 @@ def load_entrypoint(train: Mapping[str, Any]) -> Callable[..., Any]:
     code = train.get("code")
     with _on_path(code):
         if code:
-            _forget_elsewhere(spec.partition(":")[0], Path(code))
+            _forget(spec.partition(":")[0])
         return _function(spec, where=f" in {code}" if code else "")
 
 
@@ -199,14 +237,17 @@ def _on_path(folder: str | None) -> Iterator[None]:
             sys.path.remove(folder)
 
 
-def _forget_elsewhere(module_name: str, folder: Path) -> None:
-    """Drop ``module_name`` (and its package) from ``sys.modules`` unless it came from
-    ``folder``: two definitions may each have a ``mymodel.py``."""
+def _forget(module_name: str) -> None:
+    """Drop a module this function imported before (its top package and every module under it)
+    from ``sys.modules``: two definitions may each have a ``mymodel.py``, and a replay must run
+    the file as it is now. Modules imported otherwise (NumPy...) are never dropped."""
     top = module_name.split(".")[0]
-    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
-        file = getattr(sys.modules[name], "__file__", None)
-        if file is None or not Path(file).resolve().is_relative_to(folder.resolve()):
+    if top in _IMPORTED:
+        for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
             del sys.modules[name]
+    elif top not in sys.modules:  # about to be imported from the code folder, by us
+        _IMPORTED.add(top)
+    importlib.invalidate_caches()
 
 
 # --- running it -----------------------------------------------------------------------------------

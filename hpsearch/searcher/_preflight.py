@@ -178,6 +178,10 @@ def definition_notes(config: SearchConfig) -> list[str]:
     if config.derived_options:
         derived = ", ".join(f"{k} = {s.pruner_options[k]}" for k in config.derived_options)
         lines.append(f"pruner {s.pruner}: {derived} ({derivation(config)})")
+    from hpsearch.searcher._entrypoint import code_note
+
+    if note := code_note(config.train):
+        lines.append(note)
     warning = early_pruning_warning(config)
     if warning:
         lines.append(warning)

@@ -116,6 +116,7 @@ class _Run:
     result: Any
     diverged: bool
     seconds: float
+    raised: str = ""  # what an own model ([train] entrypoint) raised, as one line
 
 
 def _retrain(
@@ -160,6 +161,11 @@ def _retrain(
                     break
         except DivergedError:
             diverged = True
+        except Exception as e:  # your own model's error: compared like the trainer's
+            if "entrypoint" not in settings:
+                raise
+            raised = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+            return _Run(epochs, None, False, time.perf_counter() - began, raised)
     return _Run(epochs, result, diverged, time.perf_counter() - began)
 
 
@@ -181,7 +187,8 @@ def _epoch_mismatches(stored_epochs: list[Any], run: _Run) -> list[Mismatch]:
         out.append(
             Mismatch(
                 f"epochs run: {len(run.epochs)} replayed"
-                f"{' (diverged)' if run.diverged else ''}, {len(stored_epochs)} stored",
+                f"{' (diverged)' if run.diverged else ''}"
+                f"{f' (raised {run.raised})' if run.raised else ''}, {len(stored_epochs)} stored",
                 float(len(stored_epochs)),
                 float(len(run.epochs)),
             )

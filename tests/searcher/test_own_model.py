@@ -125,6 +125,13 @@ def test_a_model_that_raises_fails_its_trial_with_its_text(ray_local, tmp_path, 
         assert len(store.epochs(bad.id)) == 1  # the epoch it yielded before is kept
         assert good.state == TrialState.COMPLETE and good.epochs_run == 2
         assert good.n_params is None and good.dev_accuracy == 0.75  # it returned no parameters
+        assert replay_trial(store, "breaks", bad.number).identical  # the epoch it ran
+
+        # the code changed since: the replay runs the file as it is now and says what differs
+        (tmp_path / "breaks.py").write_text(BREAKS.replace('== "bad"', '!= "nothing"'))
+        r = replay_trial(store, "breaks", good.number)
+        assert not r.identical
+        assert "(raised RuntimeError: the bad flavour breaks the model)" in r.mismatches[0].what
 
 
 # --- the definition ---------------------------------------------------------------------------
@@ -151,6 +158,7 @@ def test_validate_names_a_missing_module_or_function(example, entrypoint, expect
 def test_validate_accepts_the_example_and_its_code_is_stored_absolute(example) -> None:
     result = runner.invoke(app, ["validate", str(example)])
     assert result.exit_code == 0 and "searches learning_rate, n_h" in result.output
+    assert f"own model: mymodel:train from {example.parent} (Ray copies" in result.output
     stored = load_config(example).to_dict()["train"]
     assert stored["entrypoint"] == "mymodel:train" and stored["code"] == str(example.parent)
 
