@@ -31,7 +31,8 @@ def train(settings, data, *, seed):
     yield {"train_loss": 1.0, "train_accuracy": 0.5, "dev_loss": 1.0, "dev_accuracy": 0.5}
     if settings["flavour"] == "bad":
         raise RuntimeError("the bad flavour breaks the model")
-    yield {"train_loss": 0.5, "train_accuracy": 0.8, "dev_loss": 0.6, "dev_accuracy": 0.75}
+    yield {"train_loss": 0.5, "train_accuracy": 0.8, "dev_loss": 0.6, "dev_accuracy": 0.75,
+           "grad_norm": 0.25, "odd": float("nan")}
 """
 
 
@@ -105,7 +106,21 @@ def test_the_example_is_searched_pruned_replayed_and_queried(ray_local, example,
     assert "trains its own model (mymodel:train)" in one_error_line(refused)
 
 
-def test_a_model_that_raises_fails_its_trial_with_its_text(ray_local, tmp_path, definition_file):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """A results database of each kind (PostgreSQL when HPSEARCH_TEST_POSTGRES_URL is set)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'r.db'}"
+        return
+    from tests.pg_util import postgres_database
+
+    with postgres_database() as pg:
+        yield pg
+
+
+def test_a_model_that_raises_fails_its_trial_with_its_text(
+    ray_local, tmp_path, definition_file, url
+):
     (tmp_path / "breaks.py").write_text(BREAKS)
     path = definition_file(
         {
@@ -115,7 +130,7 @@ def test_a_model_that_raises_fails_its_trial_with_its_text(ray_local, tmp_path, 
             "space": {"flavour": ["good", "bad"]},
         }
     )
-    with open_storage(f"sqlite:///{tmp_path / 'r.db'}") as store:
+    with open_storage(url) as store:
         outcome = run_search(load_config(path), store)
         trials = {t.params["flavour"]: t for t in store.trials(store.get_search("breaks").id)}
         assert (outcome.complete, outcome.failed) == (1, 1)
@@ -125,6 +140,8 @@ def test_a_model_that_raises_fails_its_trial_with_its_text(ray_local, tmp_path, 
         assert len(store.epochs(bad.id)) == 1  # the epoch it yielded before is kept
         assert good.state == TrialState.COMPLETE and good.epochs_run == 2
         assert good.n_params is None and good.dev_accuracy == 0.75  # it returned no parameters
+        assert good.environment["metrics"] == {"grad_norm": 0.25, "odd": "nan"}  # JSON: no NaN
+        assert "metrics" not in bad.environment  # its last epoch had no other numbers
         assert replay_trial(store, "breaks", bad.number).identical  # the epoch it ran
 
         # the code changed since: the replay runs the file as it is now and says what differs
