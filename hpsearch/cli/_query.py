@@ -206,6 +206,8 @@ def _show_lines(view: Any, t: Any, sizes: Any) -> list[str]:
         if loss is not None or acc is not None:
             lines.append(f"  {split:<6} loss {cell(loss):<10} accuracy {cell(acc)}")
     lines.append(f"  epochs run {cell(t.epochs_run)}, parameters {cell(t.n_params)}")
+    if other := (t.environment or {}).get("metrics"):  # an own model's other numbers
+        lines.append("  last epoch: " + ", ".join(f"{k} {cell(v)}" for k, v in other.items()))
     lines += _split_lines(t, sizes)
     lines.append(
         f"timings: queue {secs(t.queue_s)}, start-up {secs(t.startup_s)}, "

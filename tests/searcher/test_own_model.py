@@ -100,6 +100,7 @@ def test_the_example_is_searched_pruned_replayed_and_queried(ray_local, example,
     assert best is not None and best.state == TrialState.COMPLETE
     shown = runner.invoke(app, ["show", "own-test", str(best.number), "--storage", url])
     assert shown.exit_code == 0 and "n_h" in shown.output, shown.output
+    assert "  last epoch: mean_batch_cost 0." in shown.output  # its other numbers
     replayed = runner.invoke(app, ["replay", "own-test", str(best.number), "--storage", url])
     assert replayed.exit_code == 0 and "bit for bit" in replayed.output, replayed.output
     refused = runner.invoke(app, ["predict", "own-test", "--input", str(example), "--storage", url])
