@@ -3,7 +3,8 @@ Specialization (planar data classification with one hidden layer), with a softma
 the ten digits and mini-batches from course 2.
 
 hpsearch calls ``train(settings, data, seed=...)`` once per trial and reads one dict of metrics
-per epoch from it (see README.md). Shapes follow the course: samples are columns.
+per epoch from it, then ``evaluate`` once on the chosen trial's parameters and the test split
+(see README.md). Shapes follow the course: samples are columns.
 
     X  (n_x, m)     W1 (n_h, n_x)   b1 (n_h, 1)   A1 (n_h, m)
     Y  (n_y, m)     W2 (n_y, n_h)   b2 (n_y, 1)   A2 (n_y, m)   (one-hot Y, n_y classes)
@@ -91,10 +92,17 @@ def predict(parameters, X):
     return np.argmax(A2, axis=0)
 
 
-def evaluate(parameters, X, Y):
+def loss_and_accuracy(parameters, X, Y):
     """(cost, accuracy) on a whole split."""
     A2, _ = forward_propagation(X, parameters)
     return compute_cost(A2, Y), float(np.mean(np.argmax(A2, axis=0) == np.argmax(Y, axis=0)))
+
+
+def evaluate(parameters, X, y):
+    """What hpsearch calls once, after the search, to score the chosen trial on the test split:
+    its returned parameters, X (n_x, m) and labels y (m,)."""
+    n_y = parameters["W2"].shape[0]
+    return loss_and_accuracy(parameters, X, one_hot(y, n_y))
 
 
 def train(settings, data, *, seed):
@@ -118,8 +126,8 @@ def train(settings, data, *, seed):
             costs.append(compute_cost(A2, Y_batch))
             grads = backward_propagation(parameters, cache, X_batch, Y_batch)
             parameters = update_parameters(parameters, grads, learning_rate)
-        train_loss, train_accuracy = evaluate(parameters, data.X_train, Y_train)
-        dev_loss, dev_accuracy = evaluate(parameters, data.X_dev, Y_dev)
+        train_loss, train_accuracy = loss_and_accuracy(parameters, data.X_train, Y_train)
+        dev_loss, dev_accuracy = loss_and_accuracy(parameters, data.X_dev, Y_dev)
         yield {
             "train_loss": train_loss,
             "train_accuracy": train_accuracy,
@@ -127,4 +135,4 @@ def train(settings, data, *, seed):
             "dev_accuracy": dev_accuracy,
             "mean_batch_cost": float(np.mean(costs)),  # any other number is stored too
         }
-    return parameters  # optional: hpsearch counts them as the trial's n_params
+    return parameters  # optional: counted as n_params; the best trial's are kept for evaluate

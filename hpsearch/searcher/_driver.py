@@ -38,6 +38,7 @@ from hpsearch.searcher._outcome import (  # SearchInterrupted, SearchOutcome: th
     SearchOutcome,  # noqa: F401
     one_line,
 )
+from hpsearch.searcher._own_model import own_scorer
 from hpsearch.searcher._progress import Progress
 from hpsearch.searcher._recorder import Recorder, trial_outcome
 from hpsearch.searcher._space import grid_size
@@ -391,8 +392,8 @@ class Driver:
     def evaluate_best_on_test(self) -> tuple[float, float] | None:
         """The test split is never used to choose: only the chosen trial is scored on it (with
         [data] folds, after a refit of its settings on all non-test data)."""
-        if self.study.best_number is None or "entrypoint" in self.config.train:
-            return None  # an own model stores no network to score
+        if self.study.best_number is None:
+            return None
         best = self.recorder.trial(self.study.best_number)
         data = self._data
         try:
@@ -403,13 +404,15 @@ class Driver:
                 folds = self.recorder.storage.trial_folds(best.id)
                 network = refit(settings, data, folds, threads=self.config.search.cpus_per_trial)
                 self.recorder.save_model(best.id, network.to_npz_bytes())
+            elif "entrypoint" in self.config.train:  # your own model: its evaluate(), if any
+                network = own_scorer(self.config.train, self.recorder.load_model(best.id))
             else:
                 network = Network.from_npz_bytes(self.recorder.load_model(best.id))
+            if data is None or data.X_test.shape[1] == 0:
+                return None
+            loss, acc = network.evaluate(data.X_test, data.y_test)
         except (ModelNotFoundError, TrainerInputError) as e:
             self.progress.event(f"best trial {best.number}: no test score ({e})")
             return None
-        if data is None or data.X_test.shape[1] == 0:
-            return None
-        loss, acc = network.evaluate(data.X_test, data.y_test)
         self.recorder.set_test_metrics(best.id, float(loss), float(acc))
         return float(loss), float(acc)

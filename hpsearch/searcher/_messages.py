@@ -59,7 +59,7 @@ class TrialDone:
     variance: float
     startup_s: float  # from the worker starting to training starting
     train_s: float
-    model: bytes  # the trainer's .npz bytes; empty for an own model (nothing to store)
+    model: bytes  # .npz bytes: the trainer's, or an own model's returned parameters (or empty)
     # with [data] folds: the metrics above are means over folds; their spread and each fold
     dev_loss_std: float | None = None
     dev_accuracy_std: float | None = None

@@ -23,8 +23,8 @@ import hpsearch
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._definition import DATA_FACTS
-from hpsearch.searcher._entrypoint import stored_metrics
 from hpsearch.searcher._messages import TrialDone, TrialEnd, TrialFailed, TrialPruned, TrialStarted
+from hpsearch.searcher._own_model import stored_metrics
 from hpsearch.storage import (
     DatabaseUnavailableError,
     FailReason,

@@ -23,9 +23,10 @@ from typing import Any
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import load_search_data
 from hpsearch.searcher._definition import ConfigError, SearchConfig
-from hpsearch.searcher._entrypoint import iter_own, load_entrypoint
+from hpsearch.searcher._entrypoint import load_entrypoint
 from hpsearch.searcher._environment import environment, environment_differences, recorded
 from hpsearch.searcher._names import trainer_settings, user_settings
+from hpsearch.searcher._own_model import iter_own
 from hpsearch.storage import ModelNotFoundError, SearchRecord, Storage, TrialRecord, TrialState
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import ray
 
-from hpsearch.searcher._entrypoint import import_entrypoint, iter_own
+from hpsearch.searcher._entrypoint import import_entrypoint
 from hpsearch.searcher._environment import environment
 from hpsearch.searcher._folds import iter_folds
 from hpsearch.searcher._messages import (
@@ -29,6 +29,7 @@ from hpsearch.searcher._messages import (
     WorkerMessage,
 )
 from hpsearch.searcher._names import trainer_settings
+from hpsearch.searcher._own_model import iter_own
 
 if TYPE_CHECKING:
     from hpsearch.trainer import EpochMetrics
@@ -152,7 +153,7 @@ def run_trial(
             variance=bv.variance,
             startup_s=train_start - started,
             train_s=time.time() - train_start,
-            model=result.network.to_npz_bytes() if result.network is not None else b"",
+            model=result.network.to_npz_bytes() if result.network is not None else result.model,
             dev_loss_std=getattr(result, "dev_loss_std", None),
             dev_accuracy_std=getattr(result, "dev_accuracy_std", None),
             folds=getattr(result, "folds", ()),

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 import hpsearch
 from hpsearch.cli import app
 from hpsearch.searcher import ConfigError, load_config, parse_config, replay_trial, run_search
-from hpsearch.searcher._entrypoint import iter_own, load_entrypoint
+from hpsearch.searcher._entrypoint import load_entrypoint
+from hpsearch.searcher._own_model import iter_own
 from hpsearch.storage import FailReason, TrialState, open_storage
 from hpsearch.trainer import EPOCH_METRICS, load_dataset
 from tests.cli_checks import one_error_line
@@ -74,13 +75,18 @@ def test_the_example_is_searched_pruned_replayed_and_queried(ray_local, example,
             assert [e.epoch for e in epochs] == list(range(1, t.epochs_run + 1))
             last = epochs[-1]
             assert (t.dev_loss, t.dev_accuracy) == (last.dev_loss, last.dev_accuracy)
-            assert t.test_loss is None  # nothing of an own model is kept to score on test
+            if t.number != outcome.best.number:  # the test split scores the chosen one only
+                assert t.test_loss is None
             extra = t.environment["metrics"]  # the last epoch's other numbers
             assert set(extra) == {"mean_batch_cost"} and math.isfinite(extra["mean_batch_cost"])
             if t.state == TrialState.COMPLETE:
                 assert t.epochs_run == 15 and t.n_params == _n_params(t.params["n_h"])
             else:
                 assert 2 <= t.epochs_run < 15  # stopped between two epochs
+        # the best trial's returned parameters, scored once by mymodel.evaluate on test
+        best = next(t for t in trials if t.number == outcome.best.number)
+        assert best.test_accuracy == outcome.best_test_accuracy and 0.5 < best.test_accuracy <= 1
+        assert best.test_loss == outcome.best_test_loss and best.test_loss > 0
         pruned = next(t for t in trials if t.state == TrialState.PRUNED)
         complete = next(t for t in trials if t.state == TrialState.COMPLETE)
         for t in (complete, pruned):  # the entrypoint again, same seed and data: same bits
@@ -141,6 +147,7 @@ def test_a_model_that_raises_fails_its_trial_with_its_text(
         assert len(store.epochs(bad.id)) == 1  # the epoch it yielded before is kept
         assert good.state == TrialState.COMPLETE and good.epochs_run == 2
         assert good.n_params is None and good.dev_accuracy == 0.75  # it returned no parameters
+        assert outcome.best_test_accuracy is None and good.test_accuracy is None  # no evaluate
         assert good.environment["metrics"] == {"grad_norm": 0.25, "odd": "nan"}  # JSON: no NaN
         assert "metrics" not in bad.environment  # its last epoch had no other numbers
         assert replay_trial(store, "breaks", bad.number).identical  # the epoch it ran
