@@ -159,6 +159,43 @@ def test_a_model_that_raises_fails_its_trial_with_its_text(
         assert "(raised RuntimeError: the bad flavour breaks the model)" in r.mismatches[0].what
 
 
+# The first attempt kills its worker process (a lost worker); the retry trains. Or it hangs.
+LOST_OR_HANGS = """
+import os, time
+
+def train(settings, data, *, seed):
+    yield {"train_loss": 1.0, "train_accuracy": 0.5, "dev_loss": 1.0, "dev_accuracy": 0.5}
+    if settings["mode"] == "hangs":
+        time.sleep(600)
+    if not os.path.exists(settings["marker"]):
+        open(settings["marker"], "w").close()
+        os._exit(1)
+    yield {"train_loss": 0.5, "train_accuracy": 0.8, "dev_loss": 0.6, "dev_accuracy": 0.75}
+"""
+
+
+@pytest.mark.parametrize("mode", ["dies_once", "hangs"])
+def test_retries_and_timeouts_apply_to_an_own_model(ray_local, tmp_path, definition_file, mode):
+    (tmp_path / "lost.py").write_text(LOST_OR_HANGS)
+    path = definition_file(
+        {
+            "search": {"name": mode, "trials": 1, "pruner": "none", "retries": 1}
+            | ({"trial_timeout": 5} if mode == "hangs" else {}),
+            "data": {"dataset": "iris"},
+            "train": {"entrypoint": "lost:train", "marker": str(tmp_path / "marker")},
+            "space": {"mode": [mode]},
+        }
+    )
+    with open_storage(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        run_search(load_config(path), store)
+        (t,) = store.trials(store.get_search(mode).id)
+    if mode == "dies_once":  # the same trial again, same settings and seed: it trains
+        assert (t.state, t.attempt, t.epochs_run) == (TrialState.COMPLETE, 2, 2)
+    else:
+        assert t.state == TrialState.FAILED and t.fail_reason == FailReason.TIMEOUT
+        assert "trial_timeout of 5 s" in t.error_text
+
+
 # --- the definition ---------------------------------------------------------------------------
 
 
