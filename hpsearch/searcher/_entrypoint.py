@@ -3,6 +3,7 @@
 The contract (``docs`` and ``examples/own_model/`` show it in use)::
 
     def train(settings: dict, data: Splits, *, seed: int) -> Iterator[dict[str, float]]:
+        # Splits: hpsearch.searcher.Splits (for type hints; nothing needs importing)
         ...                       # seed every random draw from `seed` (replay calls it again)
         for epoch in range(settings["epochs"]):
             ...
