@@ -157,7 +157,10 @@ def _function(spec: str, *, where: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name is not None and f"{module_name}.".startswith(f"{e.name}."):  # itself
-            raise ConfigError(f"{at}: no module {module_name!r}{where}", field=at) from None
+            file = module_name.replace(".", "/") + ".py"
+            raise ConfigError(
+                f"{at}: no module {module_name!r}{where} (expected {file} there)", field=at
+            ) from None
         raise ConfigError(f"{at}: importing {module_name!r} failed: {e}", field=at) from None
     except Exception as e:  # its own code failed while importing (a SyntaxError, an error...)
         raise ConfigError(
