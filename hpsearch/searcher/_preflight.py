@@ -181,6 +181,7 @@ def definition_notes(config: SearchConfig) -> list[str]:
     from hpsearch.searcher._entrypoint import code_note
 
     if note := code_note(config.train):
+        lines[0] = "memory limit per trial: none (an own model's memory is not estimated)"
         lines.append(note)
     warning = early_pruning_warning(config)
     if warning:
