@@ -73,7 +73,10 @@ def load_config(path: str | Path) -> SearchConfig:
         and isinstance(train.get("code", "."), str)
     ):
         # your own model's folder (default: the definition's), kept absolute as it is stored
-        raw["train"] = train | {"code": str((p.parent / train.get("code", ".")).resolve())}
+        code = (p.parent / train.get("code", ".")).resolve()
+        if not code.is_dir():
+            raise ConfigError(f"train.code: folder {str(code)!r} not found", field="train.code")
+        raw["train"] = train | {"code": str(code)}
     return parse_config(raw, source=str(p))
 
 

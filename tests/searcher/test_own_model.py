@@ -217,6 +217,12 @@ def test_validate_names_a_missing_module_or_function(example, entrypoint, expect
     assert line.startswith(f"error: {expected}"), line
 
 
+def test_a_code_folder_that_does_not_exist_is_one_line(example) -> None:
+    example.write_text(example.read_text().replace("[train]", '[train]\ncode = "src"'))
+    line = one_error_line(runner.invoke(app, ["validate", str(example)]))
+    assert line == f"error: train.code: folder {str(example.parent / 'src')!r} not found"
+
+
 def test_validate_accepts_the_example_and_its_code_is_stored_absolute(example) -> None:
     result = runner.invoke(app, ["validate", str(example)])
     assert result.exit_code == 0 and "searches learning_rate, n_h" in result.output
