@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +125,22 @@ def url(request, tmp_path):
 
     with postgres_database() as pg:
         yield pg
+
+
+def test_the_command_line_brings_the_code_to_a_cluster_it_joins(ray_local, example, tmp_path):
+    """``hpsearch run --address``: its own driver process joins the cluster with the example's
+    folder as the job's runtime environment (what a run on a local Ray of its own does too)."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    address = ray_local.get_runtime_context().gcs_address
+    hpsearch_cli = str(Path(sys.executable).parent / "hpsearch")
+    args = ["run", str(example), "--storage", url, "--address", address, "--trials", "3"]
+    done = subprocess.run([hpsearch_cli, *args, "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "on the test split: accuracy" in done.stdout  # mymodel.evaluate, once
+    with open_storage(url) as store:
+        trials = store.trials(store.get_search("own-model").id)
+    assert len(trials) == 3 and all(set(t.params) == {"learning_rate", "n_h"} for t in trials)
+    assert all(t.state == TrialState.COMPLETE for t in trials)  # 3 < the pruner's startup
 
 
 def test_a_model_that_raises_fails_its_trial_with_its_text(
