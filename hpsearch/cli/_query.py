@@ -227,6 +227,8 @@ def _show_lines(view: Any, t: Any, sizes: Any) -> list[str]:
     )
     if t.feasible is not None:
         lines.append(f"  constraints: {'all held' if t.feasible else 'INFEASIBLE'}")
+    if other := (t.environment or {}).get("metrics"):  # an own model's other numbers
+        lines.append("  last epoch: " + ", ".join(f"{k} {cell(v)}" for k, v in other.items()))
     lines += _split_lines(t, sizes)
     lines.append(
         f"timings: queue {secs(t.queue_s)}, start-up {secs(t.startup_s)}, "

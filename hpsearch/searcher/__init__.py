@@ -56,6 +56,7 @@ _WHERE = {
     "predict_file": "_predict",
     "read_inputs": "_predict",
     "Progress": "_progress",
+    "Splits": "_own_model",
     "Mismatch": "_replay",
     "ReplayError": "_replay",
     "ReplayResult": "_replay",

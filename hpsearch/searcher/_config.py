@@ -66,6 +66,17 @@ def load_config(path: str | Path) -> SearchConfig:
     data = raw.get("data")
     if isinstance(data, dict) and isinstance(data.get("dataset"), str):
         raw["data"] = data | {"dataset": resolve_dataset(data["dataset"], p.parent)}
+    train = raw.get("train")
+    if (
+        isinstance(train, dict)
+        and "entrypoint" in train
+        and isinstance(train.get("code", "."), str)
+    ):
+        # your own model's folder (default: the definition's), kept absolute as it is stored
+        code = (p.parent / train.get("code", ".")).resolve()
+        if not code.is_dir():
+            raise ConfigError(f"train.code: folder {str(code)!r} not found", field="train.code")
+        raw["train"] = train | {"code": str(code)}
     return parse_config(raw, source=str(p))
 
 

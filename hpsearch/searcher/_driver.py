@@ -38,6 +38,7 @@ from hpsearch.searcher._outcome import (  # SearchInterrupted, SearchOutcome: th
     SearchOutcome,  # noqa: F401
     one_line,
 )
+from hpsearch.searcher._own_model import own_scorer
 from hpsearch.searcher._progress import Progress
 from hpsearch.searcher._recorder import Recorder, trial_outcome
 from hpsearch.searcher._seeding import Seeding
@@ -112,6 +113,7 @@ class Driver:
         self._health_at = 0.0
         self._away_told = False  # "database unavailable" was said for the current outage
         self.stop_reason: str | None = None  # a [search] stopping rule that ended the launches
+        self.runtime_env: dict[str, Any] | None = None  # each task's, when Ray was started before
 
     @property
     def search(self) -> SearchRecord | None:
@@ -142,7 +144,7 @@ class Driver:
         workers = s.workers or max(
             1, int(ray.cluster_resources().get("CPU", 1)) // s.cpus_per_trial
         )
-        self._task = remote_trial(s.cpus_per_trial)
+        self._task = remote_trial(s.cpus_per_trial, runtime_env=self.runtime_env)
         study = self.study
         self.progress.start(
             total=budget, done=study.done, counts=study.counts, best=study.best_value
@@ -322,7 +324,7 @@ class Driver:
             raise self._sampler_failed(e) from None
         folds = end.folds if isinstance(end, TrialDone) else ()
         self.recorder.finish(t.trial_id, outcome, attempt=t.attempt, began=began, folds=folds)
-        if isinstance(end, TrialDone) and (is_best or self.config.multi_objective):
+        if isinstance(end, TrialDone) and end.model and (is_best or self.config.multi_objective):
             self.recorder.save_model(t.trial_id, end.model)
         if counts:
             self.study.count(outcome)
@@ -404,13 +406,15 @@ class Driver:
                 folds = self.recorder.storage.trial_folds(best.id)
                 network = refit(settings, data, folds, threads=self.config.search.cpus_per_trial)
                 self.recorder.save_model(best.id, network.to_npz_bytes())
+            elif "entrypoint" in self.config.train:  # your own model: its evaluate(), if any
+                network = own_scorer(self.config.train, self.recorder.load_model(best.id))
             else:
                 network = Network.from_npz_bytes(self.recorder.load_model(best.id))
+            if data is None or data.X_test.shape[1] == 0:
+                return None
+            loss, acc = network.evaluate(data.X_test, data.y_test)
         except (ModelNotFoundError, TrainerInputError) as e:
             self.progress.event(f"best trial {best.number}: no test score ({e})")
             return None
-        if data is None or data.X_test.shape[1] == 0:
-            return None
-        loss, acc = network.evaluate(data.X_test, data.y_test)
         self.recorder.set_test_metrics(best.id, float(loss), float(acc))
         return float(loss), float(acc)

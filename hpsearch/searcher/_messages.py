@@ -54,13 +54,13 @@ class TrialDone:
     epochs_run: int
     stopped: str  # completed | early_stopping | callback
     best_epoch: int
-    n_params: int
+    n_params: int | None  # None: an own model ([train] entrypoint) that returned no parameters
     diagnosis: str
     avoidable_bias: float
     variance: float
     startup_s: float  # from the worker starting to training starting
     train_s: float
-    model: bytes  # the trainer's .npz bytes
+    model: bytes  # .npz bytes: the trainer's, or an own model's returned parameters (or empty)
     # with [data] folds: the metrics above are means over folds; their spread and each fold
     dev_loss_std: float | None = None
     dev_accuracy_std: float | None = None
@@ -69,9 +69,7 @@ class TrialDone:
 
     def metric(self, name: str) -> float:
         """An objective's or constraint's value (``train_seconds`` is the training time)."""
-        if name == "train_seconds":
-            return float(self.train_s)
-        value = getattr(self, name)
+        value = self.train_s if name == "train_seconds" else getattr(self, name)
         return math.nan if value is None else float(value)
 
 

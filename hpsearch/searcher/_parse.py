@@ -22,6 +22,7 @@ from hpsearch.searcher._definition import (
     SearchConfig,
     SearchSettings,
 )
+from hpsearch.searcher._entrypoint import OWN_KEYS, check_entrypoint, check_param_name
 from hpsearch.searcher._names import check_search_name, field_name, trainer_settings, user_name
 from hpsearch.searcher._parse_seeding import parse_enqueue, parse_warm_start
 from hpsearch.searcher._parse_space import parse_space
@@ -45,7 +46,8 @@ def parse_config(raw: dict[str, Any], *, source: str = "", stored: bool = False)
     search = _search_settings(_table(raw, "search", required=True))
     data = _data_settings(_table(raw, "data"), stored=stored)
     train = _train_settings(_table(raw, "train"))
-    space = parse_space(_table(raw, "space"), trainer_fields())
+    # [train] entrypoint: your own model; names the trainer does not know are its settings
+    space = parse_space(_table(raw, "space"), trainer_fields(), own="entrypoint" in train)
     overlap = sorted(set(train) & {p.name for p in space})
     if overlap:
         raise ConfigError(
@@ -241,8 +243,16 @@ def _train_settings(raw: dict[str, Any]) -> dict[str, Any]:
     """[train] in the users' words: ``l2`` and ``lambd`` are kept as ``lambda``."""
     fields = trainer_fields()
     out: dict[str, Any] = {}
+    own = "entrypoint" in raw
     for key, value in raw.items():
-        if field_name(key) not in fields:
+        if own and key in OWN_KEYS:
+            out[key] = (
+                check_entrypoint(value) if key == "entrypoint" else as_str(value, "train.code")
+            )
+            continue
+        if own and field_name(key) not in fields:
+            check_param_name(key, f"train.{key}")
+        elif field_name(key) not in fields:
             raise ConfigError(
                 f"train.{key}: unknown trainer setting "
                 f"(expected one of {', '.join(sorted(fields))})",
@@ -267,7 +277,12 @@ def check_train_values(values: dict[str, Any], prefix: str) -> None:
     """Let the trainer's own checks judge settings in users' words, naming the key it refuses."""
     from hpsearch.trainer import TrainConfig, TrainerInputError
 
-    plain = {k: tuple(v) if isinstance(v, list) else v for k, v in trainer_settings(values).items()}
+    fields = trainer_fields()  # with an entrypoint, the others are its own: it judges them
+    plain = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in trainer_settings(values).items()
+        if k in fields
+    }
     try:
         TrainConfig.from_dict(plain)
     except TrainerInputError as e:
@@ -288,6 +303,10 @@ def _check_coherent(config: SearchConfig) -> None:
     from hpsearch.trainer import EPOCH_METRICS  # known every epoch, so a pruner can watch them
 
     s = config.search
+    if config.data.folds and "entrypoint" in config.train:
+        raise ConfigError(
+            "data.folds: not available with train.entrypoint (your own model)", field="data.folds"
+        )
     if config.multi_objective:
         if s.pruner != "none":
             raise ConfigError(

@@ -10,20 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 from hpsearch.searcher._definition import ConfigError, ParamSpec
+from hpsearch.searcher._entrypoint import check_param_name
 from hpsearch.searcher._names import field_name, user_name
 from hpsearch.searcher._values import as_int, as_number, as_str, check_keys, kind_of
 
 _SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "one_minus_log", "per_layer"}
 
 
-def parse_space(raw: dict[str, Any], fields: set[str]) -> tuple[ParamSpec, ...]:
-    """[space] -> one :class:`ParamSpec` per searched setting; ``fields`` are the trainer's."""
+def parse_space(
+    raw: dict[str, Any], fields: set[str], *, own: bool = False
+) -> tuple[ParamSpec, ...]:
+    """[space] -> one :class:`ParamSpec` per searched setting; ``fields`` are the trainer's.
+    ``own``: a [train] entrypoint's search, where other names are the user's own settings."""
     specs: list[ParamSpec] = []
     for key, value in raw.items():
         name = user_name(key)
         where = f"space.{key}"
-        if field_name(key) not in fields or name == "seed":
+        if name == "seed":
+            raise ConfigError(
+                f"{where}: set [search] seed instead; each trial derives its own", field=where
+            )
+        if field_name(key) not in fields and not own:
             raise ConfigError(f"{where}: unknown trainer setting to search", field=where)
+        if field_name(key) not in fields:
+            check_param_name(key, where)
         if isinstance(value, list):  # shorthand: a list is a categorical choice
             value = {"type": "categorical", "choices": value}
         if not isinstance(value, dict):

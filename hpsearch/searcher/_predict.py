@@ -215,6 +215,12 @@ def predict_file(
 
     record = storage.get_search(search)
     config = SearchConfig.from_stored(record)
+    if "entrypoint" in config.train:
+        raise UserInputError(
+            f"search {record.name!r} trains its own model ({config.train['entrypoint']}); "
+            "predict labels samples with hpsearch's own networks only: use your module's code",
+            field="search",
+        )
     trial = _best_trial(storage, record) if number is None else storage.get_trial(record.id, number)
     try:
         blob = storage.load_model(trial.id)

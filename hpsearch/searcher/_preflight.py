@@ -103,13 +103,18 @@ def check_dependencies(config: SearchConfig) -> None:
 
 def preflight(config: SearchConfig) -> None:
     """Every check of a definition against this installation, for validate, run and resume:
-    the packages its sampler or pruner needs, then the types of their options.
+    the packages its sampler or pruner needs, then the types of their options, then that a
+    [train] entrypoint imports (in this process, from its folder) and is callable.
 
     Raises:
         ConfigError: one line naming the key (``search.sampler``, ``search.sampler_options.x``).
     """
     check_dependencies(config)
     check_option_types(config)
+    if "entrypoint" in config.train:  # your own model: importable from its folder, callable
+        from hpsearch.searcher._entrypoint import load_entrypoint
+
+        load_entrypoint(config.train)
 
 
 # An option's annotation in Optuna's signature -> the values a TOML file may give it.
@@ -175,6 +180,11 @@ def definition_notes(config: SearchConfig) -> list[str]:
     if config.derived_options:
         derived = ", ".join(f"{k} = {s.pruner_options[k]}" for k in config.derived_options)
         lines.append(f"pruner {s.pruner}: {derived} ({derivation(config)})")
+    from hpsearch.searcher._entrypoint import code_note
+
+    if note := code_note(config.train):
+        lines[0] = "memory limit per trial: none (an own model's memory is not estimated)"
+        lines.append(note)
     warning = early_pruning_warning(config)
     if warning:
         lines.append(warning)

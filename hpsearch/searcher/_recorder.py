@@ -24,6 +24,7 @@ from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._definition import DATA_FACTS
 from hpsearch.searcher._messages import TrialDone, TrialEnd, TrialFailed, TrialPruned, TrialStarted
+from hpsearch.searcher._own_model import stored_metrics
 from hpsearch.storage import (
     DatabaseUnavailableError,
     FailReason,
@@ -128,6 +129,10 @@ class Recorder:
         self._backoff = RETRY_FIRST_S
         self._delayed = 0  # writes of the current outage written once it ended
         self.outages: list[tuple[float, int]] = []  # (seconds away, writes delayed) per outage
+        # an own model's ([train] entrypoint) trials: the environment recorded at their start
+        # and the other numbers of their last epoch, stored with it when they end
+        self._environments: dict[int, dict[str, Any]] = {}
+        self._extra: dict[int, tuple[tuple[str, float], ...]] = {}
 
     @property
     def search_id(self) -> int:
@@ -281,16 +286,20 @@ class Recorder:
             environment={**msg.environment, "host": msg.host, "pid": msg.pid},
             dataset_hash=self.dataset_hash,
         )
+        self._environments[trial_id] = dict(where.environment or {})
         self.storage.record_trial_start(trial_id, where, attempt=msg.attempt)
 
     def add_epoch(self, trial_id: int, epoch: EpochMetrics) -> None:
         """Buffer one epoch; it is written with the next flush (or the trial's end)."""
         self._pending.setdefault(trial_id, []).append(epoch)
+        if getattr(epoch, "extra", None):
+            self._extra[trial_id] = epoch.extra
 
     def drop(self, trial_id: int) -> None:
         """Forget a lost attempt's unwritten epochs: the next attempt starts its curve afresh
         (start_trial clears its epochs), so they are not written then deleted."""
         self._pending.pop(trial_id, None)
+        self._extra.pop(trial_id, None)
 
     def finish(
         self,
@@ -304,9 +313,23 @@ class Recorder:
         """Write the trial's last epochs and its outcome (and its folds' rows, [data] folds);
         ``began``: when the driver began handling the end (perf_counter), for ``report_s``."""
         self._write(trial_id)
+        self._write_extra(trial_id, attempt)
         report_s = time.perf_counter() - began
         outcome = dataclasses.replace(outcome, report_s=report_s)
         self._do(lambda: self.storage.finish_trial(trial_id, outcome, attempt=attempt, folds=folds))
+
+    def _write_extra(self, trial_id: int, attempt: int) -> None:
+        """An own model's last-epoch numbers beyond the four stored columns: kept in the trial's
+        environment JSON under ``metrics`` (no column of their own)."""
+        extra = self._extra.pop(trial_id, None)
+
+        def write() -> None:  # in the outbox's order: after the start that recorded ``env``
+            env = self._environments.pop(trial_id, {})
+            if extra:
+                start = TrialStart(environment={**env, "metrics": stored_metrics(extra)})
+                self.storage.record_trial_start(trial_id, start, attempt=attempt)
+
+        self._do(write)
 
     def save_model(self, trial_id: int, model: bytes) -> None:
         self._do(lambda: self.storage.save_model(trial_id, model))

@@ -23,8 +23,10 @@ from typing import Any
 from hpsearch.errors import UserInputError
 from hpsearch.searcher._config import load_search_data
 from hpsearch.searcher._definition import ConfigError, SearchConfig
+from hpsearch.searcher._entrypoint import load_entrypoint
 from hpsearch.searcher._environment import environment, environment_differences, recorded
 from hpsearch.searcher._names import trainer_settings, user_settings
+from hpsearch.searcher._own_model import iter_own
 from hpsearch.storage import ModelNotFoundError, SearchRecord, Storage, TrialRecord, TrialState
 
 
@@ -115,6 +117,7 @@ class _Run:
     result: Any
     diverged: bool
     seconds: float
+    raised: str = ""  # what an own model ([train] entrypoint) raised, as one line
 
 
 def _retrain(
@@ -135,9 +138,15 @@ def _retrain(
     diverged = False
     began = time.perf_counter()
     with threadpool_limits(limits=threads):
-        config = TrainConfig.from_dict(trainer_settings(settings))
-        # [data] folds: every fold, epoch-major, streaming the means (as the worker does)
-        training = iter_folds(config, data) if isinstance(data, tuple) else iter_train(config, data)
+        if "entrypoint" in settings:  # your own model, imported here from its folder
+            fn = load_entrypoint(settings)
+            training = iter_own(fn, settings, data, seed=int(settings["seed"]))
+        else:
+            config = TrainConfig.from_dict(trainer_settings(settings))
+            # [data] folds: every fold, epoch-major, streaming the means (as the worker does)
+            training = (
+                iter_folds(config, data) if isinstance(data, tuple) else iter_train(config, data)
+            )
         try:
             while True:
                 try:
@@ -153,6 +162,11 @@ def _retrain(
                     break
         except DivergedError:
             diverged = True
+        except Exception as e:  # your own model's error: compared like the trainer's
+            if "entrypoint" not in settings:
+                raise
+            raised = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+            return _Run(epochs, None, False, time.perf_counter() - began, raised)
     return _Run(epochs, result, diverged, time.perf_counter() - began)
 
 
@@ -174,7 +188,8 @@ def _epoch_mismatches(stored_epochs: list[Any], run: _Run) -> list[Mismatch]:
         out.append(
             Mismatch(
                 f"epochs run: {len(run.epochs)} replayed"
-                f"{' (diverged)' if run.diverged else ''}, {len(stored_epochs)} stored",
+                f"{' (diverged)' if run.diverged else ''}"
+                f"{f' (raised {run.raised})' if run.raised else ''}, {len(stored_epochs)} stored",
                 float(len(stored_epochs)),
                 float(len(run.epochs)),
             )

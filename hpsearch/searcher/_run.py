@@ -20,6 +20,7 @@ from hpsearch.errors import UserInputError
 from hpsearch.searcher import _watchdog
 from hpsearch.searcher._config import SearchConfig, load_search_data, with_data_facts
 from hpsearch.searcher._driver import Driver
+from hpsearch.searcher._entrypoint import runtime_env
 from hpsearch.searcher._local_ray import JoinedCluster, LocalRay, check_cpus
 from hpsearch.searcher._optuna import validate_optuna_settings
 from hpsearch.searcher._outcome import (
@@ -46,8 +47,11 @@ from hpsearch.storage import (
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[LocalRay | JoinedCluster | None]:
+def ray_session(
+    address: str | None, *, runtime_env: dict[str, Any] | None = None
+) -> Iterator[LocalRay | JoinedCluster | None]:
     """Connect to Ray (start a local instance when no address), unless already connected.
+    ``runtime_env``: the job's (an own model's code reaches every worker with it).
 
     Yields what the driver watches: the :class:`LocalRay` hpsearch started, or the
     :class:`JoinedCluster` it connected to (None when Ray was already initialised). A local Ray
@@ -65,6 +69,8 @@ def ray_session(address: str | None) -> Iterator[LocalRay | JoinedCluster | None
     }
     if address is None and os.environ.get("RAY_ADDRESS"):
         address = os.environ["RAY_ADDRESS"]  # set by `ray job submit` on the head node
+    if runtime_env:
+        kwargs["runtime_env"] = runtime_env
     local = address is None
     if local:
         kwargs.update(include_dashboard=False, address="local")
@@ -188,8 +194,10 @@ def run_search(
     seeding = load_seeding(config, storage, resume=resume)  # a warm start's unknown source too
     if warm_line := seeding and seeding.line():
         progress.event(warm_line)
-    with ray_session(address) as ray_watch:
+    code = runtime_env(config.train)  # [train] entrypoint: the model's folder
+    with ray_session(address, runtime_env=code) as ray_watch:
         check_cpus(config.search.cpus_per_trial)
+        driver.runtime_env = code if ray_watch is None else None  # joined a Ray started before
         driver.prepare(resume=resume, seeding=seeding)
         pipe = None
         if ray_watch is not None:

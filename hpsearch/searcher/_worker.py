@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import ray
 
+from hpsearch.searcher._entrypoint import import_entrypoint
 from hpsearch.searcher._environment import environment
 from hpsearch.searcher._folds import iter_folds
 from hpsearch.searcher._latency import predict_ms
@@ -29,6 +30,7 @@ from hpsearch.searcher._messages import (
     WorkerMessage,
 )
 from hpsearch.searcher._names import trainer_settings
+from hpsearch.searcher._own_model import iter_own
 
 if TYPE_CHECKING:
     from hpsearch.trainer import EpochMetrics
@@ -79,8 +81,9 @@ def run_trial(
             queue_s=max(0.0, started - submitted_at),
             environment=environment(threads),
         )
+        own = settings.get("entrypoint")  # your own model: [train] entrypoint
         try:
-            config = TrainConfig.from_dict(trainer_settings(settings))
+            config = TrainConfig.from_dict(trainer_settings(settings)) if not own else None
         except TrainerInputError as e:
             yield _failed("ERROR", f"invalid settings: {e}")
             return
@@ -89,9 +92,11 @@ def run_trial(
         n_x, n_classes = one.X_train.shape[0], one.n_classes
         # the network, its optimizer state and one batch's activations, plus the row-major copy
         # of the training inputs that training makes for fast mini-batch gathers (every fold's)
-        itemsize = 4 if config.dtype == "float32" else 8
-        need = estimate_memory_bytes(config, n_x, n_classes, _batch(config, one))
-        need += n_x * sum(d.X_train.shape[1] for d in folds or (data,)) * itemsize
+        need = 0
+        if config is not None:
+            itemsize = 4 if config.dtype == "float32" else 8
+            need = estimate_memory_bytes(config, n_x, n_classes, _batch(config, one))
+            need += n_x * sum(d.X_train.shape[1] for d in folds or (data,)) * itemsize
         if memory_limit_bytes and need > memory_limit_bytes:
             yield _failed(
                 "MEMORY",
@@ -102,7 +107,11 @@ def run_trial(
         pending: list[EpochMetrics] = []  # epochs not yet sent
         last_sent = time.monotonic()
         try:
-            training = iter_folds(config, folds) if folds else iter_train(config, data)
+            if own:
+                fn = import_entrypoint(own)
+                training = iter_own(fn, settings, data, seed=int(settings["seed"]))
+            else:
+                training = iter_folds(config, folds) if folds else iter_train(config, data)
             while True:
                 try:
                     pending.append(next(training))
@@ -132,7 +141,8 @@ def run_trial(
         yield from _flush(pending)
         bv = result.bias_variance
         train_s = time.time() - train_start
-        latency = predict_ms(result.network, one.X_dev)  # after train_s: not part of it
+        # after train_s: not part of it; an own model has no Network to time (None)
+        latency = predict_ms(result.network, one.X_dev) if result.network is not None else None
         yield TrialDone(
             train_loss=result.train_loss,
             train_accuracy=result.train_accuracy,
@@ -147,7 +157,7 @@ def run_trial(
             variance=bv.variance,
             startup_s=train_start - started,
             train_s=train_s,
-            model=result.network.to_npz_bytes(),
+            model=result.network.to_npz_bytes() if result.network is not None else result.model,
             predict_ms=latency,
             dev_loss_std=getattr(result, "dev_loss_std", None),
             dev_accuracy_std=getattr(result, "dev_accuracy_std", None),
@@ -172,10 +182,28 @@ def _batch(config: Any, data: Any) -> int:
     return m if config.batch_size <= 0 else min(config.batch_size, m)
 
 
-def remote_trial(cpus: int) -> Any:
+def remote_trial(cpus: int, *, runtime_env: dict[str, Any] | None = None) -> Any:
     """The Ray remote function: a streaming generator, with Ray's own retries off.
 
     Retries happen at the driver (same hyperparameters, attempt + 1) so that every write is fenced
     by its attempt; a Ray-level retry would re-run the whole generator behind the driver's back.
+    ``runtime_env``: each task's (an own model's code, when Ray was started before the search).
     """
-    return ray.remote(num_returns="streaming", max_retries=0, num_cpus=cpus)(run_trial)
+    task = ray.remote(num_returns="streaming", max_retries=0, num_cpus=cpus)(run_trial)
+    return task.options(runtime_env=uploaded(runtime_env)) if runtime_env else task
+
+
+def uploaded(runtime_env: dict[str, Any]) -> dict[str, Any]:
+    """``runtime_env`` with its local ``working_dir`` uploaded to the cluster (a ``gcs://`` URI,
+    named by the folder's content: unchanged code is uploaded once).
+
+    A task may not name a local folder (Ray uploads those only for ``ray.init``), so a search
+    that joins a Ray started before it does what ``ray.init`` does (Ray's own, private, helper).
+    """
+    import logging
+
+    from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
+
+    return upload_working_dir_if_needed(
+        dict(runtime_env), include_gitignore=True, logger=logging.getLogger("hpsearch")
+    )
