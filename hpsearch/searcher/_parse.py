@@ -326,6 +326,12 @@ def _check_coherent(config: SearchConfig) -> None:
                 "search.sampler: cmaes supports a single objective only", field="search.sampler"
             )
     check_sampler(config.constraints, s.sampler)
+    if "entrypoint" in config.train and any(c.metric == "predict_ms" for c in config.constraints):
+        raise ConfigError(
+            "search.constraints: predict_ms is measured on hpsearch's own networks only, not "
+            "with train.entrypoint (your own model); constrain n_params or train_seconds",
+            field="search.constraints",
+        )
     if s.pruner != "none" and s.objectives[0] not in EPOCH_METRICS:
         raise ConfigError(
             f"search.objective: pruning watches the objective every epoch, and "

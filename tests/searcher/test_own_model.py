@@ -241,6 +241,13 @@ def test_a_code_folder_that_does_not_exist_is_one_line(example) -> None:
     assert line == f"error: train.code: folder {str(example.parent / 'src')!r} not found"
 
 
+def test_a_predict_ms_constraint_on_an_own_model_is_one_line(example) -> None:
+    text = example.read_text().replace("[search]", '[search]\nconstraints = ["predict_ms <= 1"]')
+    example.write_text(text)
+    line = one_error_line(runner.invoke(app, ["validate", str(example)]))
+    assert line.startswith("error: search.constraints: predict_ms is measured on hpsearch's own")
+
+
 def test_validate_accepts_the_example_and_its_code_is_stored_absolute(example) -> None:
     result = runner.invoke(app, ["validate", str(example)])
     assert result.exit_code == 0 and "searches learning_rate, n_h" in result.output
