@@ -108,6 +108,12 @@ def test_definition_naming_replay_and_predict_load_neither_ray_nor_optuna() -> N
     assert not loaded & {"ray", "optuna"}
 
 
+def test_constraints_seeding_and_own_model_definitions_load_neither_ray_nor_optuna() -> None:
+    modules = ("_constraints", "_latency", "_entrypoint", "_own_model", "_parse_seeding")
+    code = "; ".join(f"import hpsearch.searcher.{m}" for m in modules)
+    assert not _loaded_after(code) & {"ray", "optuna"}
+
+
 def test_analysis_and_report_load_optuna_but_not_ray() -> None:
     loaded = _loaded_after("from hpsearch.searcher import load_study, build_report")
     assert "optuna" in loaded
