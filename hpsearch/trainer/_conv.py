@@ -1,0 +1,154 @@
+"""Convolution forward and backward (course 4), by im2col and one matrix product per layer.
+
+Images are in the course's layout: A_prev (m, n_H_prev, n_W_prev, n_C_prev); filters
+W (f, f, n_C_prev, n_C) and biases b (1, 1, 1, n_C), as in the course's ``conv_forward``.
+
+im2col copies every f x f x n_C_prev window of the padded input into one row of ``cols``
+(m * n_H * n_W, f * f * n_C_prev), in the order (i, j, c) that W.reshape(f * f * n_C_prev, n_C)
+has, so the whole layer is Z = cols @ W2 + b. The backward step is dW = cols^T dZ,
+db = sum(dZ) and dcols = dZ W2^T; col2im then adds each window's gradient back onto the
+padded input, one strided slice per kernel offset (i, j): f * f whole-array additions, no loop
+over samples or pixels.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ._layers import _ones
+
+
+class ConvCache(NamedTuple):
+    """What conv_backward needs from conv_forward."""
+
+    cols: np.ndarray  # (m * n_H * n_W, f * f * n_C_prev) windows of the padded input
+    padded_shape: tuple[int, int, int, int]  # (m, n_H_prev + p, n_W_prev + p, n_C_prev)
+    pad: tuple[int, int]  # padding before and after, rows and columns alike
+    stride: int
+    out_shape: tuple[int, int, int, int]  # (m, n_H, n_W, n_C)
+
+
+def pad_images(A: np.ndarray, pad: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Zero-pad rows and columns of A (m, n_H, n_W, n_C) by pad = (before, after) each.
+
+    ``out``: a reused (m, n_H + p, n_W + p, n_C) buffer; its border is zeroed on every call.
+    """
+    lo, hi = pad
+    if lo == hi == 0:
+        return A
+    m, n_H, n_W, n_C = A.shape
+    shape = (m, n_H + lo + hi, n_W + lo + hi, n_C)
+    if out is None:
+        out = np.zeros(shape, dtype=A.dtype)  # (m, n_H + p, n_W + p, n_C)
+    else:
+        out[:, :lo], out[:, lo + n_H :], out[:, :, :lo], out[:, :, lo + n_W :] = 0, 0, 0, 0
+    out[:, lo : lo + n_H, lo : lo + n_W, :] = A
+    return out
+
+
+def window_view(A: np.ndarray, f: int, stride: int, n_H: int, n_W: int) -> np.ndarray:
+    """(m, n_H, n_W, f, f, n_C) view of A (m, ., ., n_C): window (h, w) at row h * s, col w * s."""
+    sm, sh, sw, sc = A.strides
+    shape = (A.shape[0], n_H, n_W, f, f, A.shape[3])
+    return as_strided(A, shape, (sm, stride * sh, stride * sw, sh, sw, sc), writeable=False)
+
+
+def offset_slice(A: np.ndarray, i: int, j: int, stride: int, n_H: int, n_W: int) -> np.ndarray:
+    """A[:, i + h*s, j + w*s, :] for every output pixel (h, w): (m, n_H, n_W, n_C), a view."""
+    return A[:, i : i + stride * (n_H - 1) + 1 : stride, j : j + stride * (n_W - 1) + 1 : stride]
+
+
+def im2col(
+    A_pad: np.ndarray, f: int, stride: int, n_H: int, n_W: int, out: np.ndarray | None = None
+) -> np.ndarray:
+    """(m * n_H * n_W, f * f * n_C_prev) contiguous copy of every window of A_pad."""
+    m, n_C_prev = A_pad.shape[0], A_pad.shape[3]
+    if out is None:
+        out = np.empty((m * n_H * n_W, f * f * n_C_prev), dtype=A_pad.dtype)
+    windows = window_view(A_pad, f, stride, n_H, n_W)  # (m, n_H, n_W, f, f, n_C_prev)
+    np.copyto(out.reshape(windows.shape), windows)
+    return out
+
+
+def col2im(
+    dcols: np.ndarray,
+    padded_shape: tuple[int, int, int, int],
+    f: int,
+    stride: int,
+    n_H: int,
+    n_W: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """The adjoint of im2col: each window's row of dcols added back onto its pixels."""
+    m, _, _, n_C_prev = padded_shape
+    d6 = dcols.reshape(m, n_H, n_W, f, f, n_C_prev)  # (m, n_H, n_W, f, f, n_C_prev)
+    dA_pad = np.zeros(padded_shape, dtype=dcols.dtype) if out is None else out
+    if out is not None:
+        dA_pad.fill(0.0)
+    for i in range(f):
+        for j in range(f):
+            offset_slice(dA_pad, i, j, stride, n_H, n_W)[...] += d6[:, :, :, i, j, :]
+    return dA_pad  # (m, n_H_prev + p, n_W_prev + p, n_C_prev)
+
+
+def conv_forward(
+    A_prev: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    stride: int,
+    pad: tuple[int, int],
+    buffers: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, ConvCache]:
+    """Z = W * A_prev + b (course 4's conv_forward): (m, n_H, n_W, n_C) and the cache.
+
+    n_H = floor((n_H_prev + p_lo + p_hi - f) / s) + 1, likewise n_W. ``buffers`` (optional):
+    reused "pad", "cols" and "Z" arrays of the right shapes.
+    """
+    bufs = buffers or {}
+    f, _, n_C_prev, n_C = W.shape
+    m, n_H_prev, n_W_prev, _ = A_prev.shape
+    n_H = (n_H_prev + pad[0] + pad[1] - f) // stride + 1
+    n_W = (n_W_prev + pad[0] + pad[1] - f) // stride + 1
+    A_pad = pad_images(A_prev, pad, bufs.get("pad"))  # (m, n_H_prev + p, n_W_prev + p, n_C_prev)
+    cols = im2col(A_pad, f, stride, n_H, n_W, bufs.get("cols"))  # (m n_H n_W, f f n_C_prev)
+    Z = np.matmul(cols, W.reshape(f * f * n_C_prev, n_C), out=bufs.get("Z"))  # (m n_H n_W, n_C)
+    Z += b.reshape(n_C)  # broadcast over rows
+    out_shape = (m, n_H, n_W, n_C)
+    return Z.reshape(out_shape), ConvCache(cols, A_pad.shape, pad, stride, out_shape)
+
+
+def conv_backward(
+    dZ: np.ndarray,
+    cache: ConvCache,
+    W: np.ndarray,
+    dW: np.ndarray,
+    db: np.ndarray,
+    *,
+    need_dA_prev: bool = True,
+    buffers: dict[str, np.ndarray] | None = None,
+) -> np.ndarray | None:
+    """Write dW (f, f, n_C_prev, n_C) and db (1, 1, 1, n_C); return dA_prev (m, n_H_prev,
+    n_W_prev, n_C_prev), or None for the first layer (the gradient of the input image).
+
+    dZ (m, n_H, n_W, n_C) already carries the 1/m of the mean cost. ``buffers``: reused
+    "dcols" and "dA_pad" arrays.
+    """
+    bufs = buffers or {}
+    f, _, n_C_prev, n_C = W.shape
+    _, n_H, n_W, _ = cache.out_shape
+    dZ2 = dZ.reshape(-1, n_C)  # (m n_H n_W, n_C)
+    np.matmul(cache.cols.T, dZ2, out=dW.reshape(f * f * n_C_prev, n_C))  # (f f n_C_prev, n_C)
+    assert dW.shape == W.shape
+    np.matmul(_ones(dZ2.shape[0], dZ2.dtype).T, dZ2, out=db.reshape(1, n_C))  # (1, n_C)
+    if not need_dA_prev:
+        return None
+    W2 = W.reshape(f * f * n_C_prev, n_C)
+    dcols = np.matmul(dZ2, W2.T, out=bufs.get("dcols"))  # (m n_H n_W, f f n_C_prev)
+    dA_pad = col2im(dcols, cache.padded_shape, f, cache.stride, n_H, n_W, bufs.get("dA_pad"))
+    lo = cache.pad[0]
+    n_H_prev = cache.padded_shape[1] - cache.pad[0] - cache.pad[1]
+    n_W_prev = cache.padded_shape[2] - cache.pad[0] - cache.pad[1]
+    return dA_pad[:, lo : lo + n_H_prev, lo : lo + n_W_prev, :]  # (m, n_H_prev, n_W_prev, n_C_prev)
