@@ -1,6 +1,7 @@
 """The convolutional front of a network: conv blocks, then flatten into the dense layers.
 
-Block k is conv (Wc{k} (f, f, n_C_prev, n_C), bc{k} (1, 1, 1, n_C)) -> activation -> pool.
+Block k is conv (Wc{k} (f, f, n_C_prev, n_C), bc{k} (1, 1, 1, n_C)) -> activation -> pool
+(max pooling computed before the activation, which gives the same values, see block_forward).
 The dense code keeps samples as columns: the front takes X (n_x, m), whose column i is image i
 flattened in C order of (n_H, n_W, n_C), reshapes it to (m, n_H, n_W, n_C) (free when X is the
 transpose of row-major samples, as the trainer's mini-batches are) and gives the last block's
@@ -28,8 +29,8 @@ EVAL_BYTES = 32 * 2**20  # evaluation chunks keep the largest im2col buffer near
 
 class BlockCache(NamedTuple):
     conv: ConvCache
-    Z: np.ndarray  # (m, n_H, n_W, n_C) activation input; relu overwrites it with A
-    A: np.ndarray  # (m, n_H, n_W, n_C) activation output, before pooling
+    Z: np.ndarray  # activation input (m, n_H, n_W, n_C), pooled for max; relu writes A over it
+    A: np.ndarray  # activation output, same shape as Z
     pool: PoolCache | None
 
 
@@ -67,11 +68,11 @@ def _buffers(
     rows, width = m * n_H * n_W, f * f * n_C_prev
     if backward:
         return {
-            "dcols": ws.get("dcols", k, (rows, width), dtype),
+            "part": ws.get("part", k, (rows, n_C_prev), dtype),
             "dA_pad": ws.get("dA_pad", k, (m, n_H_prev + p, n_W_prev + p, n_C_prev), dtype),
         }
     bufs = {
-        "cols": ws.get("cols", k, (rows, width), dtype),
+        "cols": ws.get("cols", k, (rows * width,), dtype),
         "Z": ws.get("Zc", k, (rows, n_C), dtype),
     }
     if p:
@@ -86,18 +87,25 @@ def block_forward(
     activation: Activation,
     ws: Workspace | None = None,
 ) -> tuple[np.ndarray, BlockCache]:
-    """conv -> activation -> pool on A_prev (m, n_H_prev, n_W_prev, n_C_prev)."""
+    """conv -> activation -> pool on A_prev (m, n_H_prev, n_W_prev, n_C_prev).
+
+    Max pooling runs before the activation: every activation here is non-decreasing, so
+    max(g(z)) = g(max(z)) and the gradient reaches the same entry, while g and g' then run on
+    the pooled map (pool_size^2 times smaller).
+    """
     k = blk.index
     bufs = _buffers(ws, blk, A_prev.shape[0], A_prev.dtype, backward=False)
-    Z, conv_cache = conv_forward(
-        A_prev, params[f"Wc{k}"], params[f"bc{k}"], blk.stride, blk.pad, bufs
-    )
+    W, b = params[f"Wc{k}"], params[f"bc{k}"]
+    Z, conv_cache = conv_forward(A_prev, W, b, blk.stride, blk.pad, bufs)  # (m, n_H, n_W, n_C)
+    ps = blk.pool_size
+    if blk.pool == "max":
+        Z, pool_cache = pool_forward(Z, ps, ps, "max")  # (m, n_H / ps, n_W / ps, n_C)
+        A = activation.forward(Z)  # (m, n_H / ps, n_W / ps, n_C)
+        return A, BlockCache(conv_cache, Z, A, pool_cache)
     A = activation.forward(Z)  # (m, n_H, n_W, n_C)
     if blk.pool == "none":
         return A, BlockCache(conv_cache, Z, A, None)
-    P, pool_cache = pool_forward(
-        A, blk.pool_size, blk.pool_size, blk.pool
-    )  # (m, n_H/ps, n_W/ps, n_C)
+    P, pool_cache = pool_forward(A, ps, ps, "avg")  # (m, n_H / ps, n_W / ps, n_C)
     return P, BlockCache(conv_cache, Z, A, pool_cache)
 
 
@@ -113,10 +121,13 @@ def block_backward(
 ) -> np.ndarray | None:
     """Writes dWc{k}, dbc{k}; returns dA_prev (m, n_H_prev, n_W_prev, n_C_prev), None for k=1."""
     k = blk.index
-    dA = dP
-    if cache.pool is not None:
-        dA = pool_backward(dP, cache.pool, blk.pool_size, blk.pool_size, blk.pool)
-    dZ = spec.activation.backward(dA, cache.Z, cache.A)  # (m, n_H, n_W, n_C)
+    ps = blk.pool_size
+    if blk.pool == "max":  # activation after pooling (see block_forward)
+        dZ = spec.activation.backward(dP, cache.Z, cache.A)  # (m, n_H / ps, n_W / ps, n_C)
+        dZ = pool_backward(dZ, cache.pool, ps, ps, "max")  # (m, n_H, n_W, n_C)
+    else:
+        dA = dP if cache.pool is None else pool_backward(dP, cache.pool, ps, ps, "avg")
+        dZ = spec.activation.backward(dA, cache.Z, cache.A)  # (m, n_H, n_W, n_C)
     W = params[f"Wc{k}"]
     bufs = _buffers(ws, blk, m, dZ.dtype, backward=True) if k > 1 else None
     dA_prev = conv_backward(

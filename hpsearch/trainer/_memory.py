@@ -49,13 +49,14 @@ def estimate_memory_bytes(
 def _block_values(b: ConvBlock) -> int:
     """Values per sample one conv block keeps or creates in a training step."""
     n_H, n_W, n_C = b.conv_shape
-    cols = n_H * n_W * b.f * b.f * b.in_shape[2]  # im2col rows; dcols too except block 1
+    cols = n_H * n_W * b.f * b.f * b.in_shape[2]  # im2col rows
     padded = (b.in_shape[0] + sum(b.pad)) * (b.in_shape[1] + sum(b.pad)) * b.in_shape[2]
     later = b.index > 1  # block 1 computes no gradient for its input image
     conv_px = n_H * n_W * n_C  # Z / A, dA from pooling, dZ, a pooling temporary
     out_px = b.out_shape[0] * b.out_shape[1] * n_C  # pooled output, argmax, dA part
     return (
-        cols * (1 + later)
+        cols
+        + later * n_H * n_W * b.in_shape[2]  # one kernel offset's part of dcols
         + padded * ((sum(b.pad) > 0) + later)
         + 4 * conv_px
         + (3 * out_px if b.pool != "none" else 0)

@@ -34,22 +34,29 @@ def pool_output_shape(
 def pool_forward(
     A_prev: np.ndarray, f: int, stride: int, mode: str
 ) -> tuple[np.ndarray, PoolCache]:
-    """The max (mode "max") or mean ("avg") of every f x f window: (m, n_H, n_W, n_C)."""
+    """The max (mode "max") or mean ("avg") of every f x f window: (m, n_H, n_W, n_C).
+
+    Max pooling also records each window's argmax: the offset k = i * f + j of the last strict
+    improvement in row-major order, which is the first maximum; as k only grows, that is the
+    running maximum of k * (window_k > max so far), all in uint8 without masked writes.
+    """
     _, n_H, n_W, _ = pool_output_shape(A_prev.shape, f, stride)
-    first = offset_slice(A_prev, 0, 0, stride, n_H, n_W)  # (m, n_H, n_W, n_C)
-    A = first.copy()  # (m, n_H, n_W, n_C)
+    windows = [offset_slice(A_prev, k // f, k % f, stride, n_H, n_W) for k in range(f * f)]
+    A = windows[0].copy()  # (m, n_H, n_W, n_C)
     if mode == "avg":
-        for k in range(1, f * f):
-            A += offset_slice(A_prev, k // f, k % f, stride, n_H, n_W)
+        for window in windows[1:]:
+            A += window
         A *= 1.0 / (f * f)
         return A, PoolCache(A_prev.shape, None)
-    argmax = np.zeros(A.shape, dtype=np.uint8 if f * f <= 256 else np.int32)
+    code = np.uint8 if f * f <= 256 else np.int32
+    argmax = np.zeros(A.shape, dtype=code)  # (m, n_H, n_W, n_C)
     better = np.empty(A.shape, dtype=bool)
-    for k in range(1, f * f):
-        window = offset_slice(A_prev, k // f, k % f, stride, n_H, n_W)
+    k_if_better = np.empty(A.shape, dtype=code)
+    for k, window in enumerate(windows[1:], start=1):
         np.greater(window, A, out=better)  # strictly: ties keep the earlier offset
-        np.copyto(A, window, where=better)
-        np.copyto(argmax, k, where=better)
+        np.maximum(A, window, out=A)
+        np.multiply(better, code(k), out=k_if_better)
+        np.maximum(argmax, k_if_better, out=argmax)
     return A, PoolCache(A_prev.shape, argmax)
 
 
@@ -57,20 +64,30 @@ def pool_backward(dA: np.ndarray, cache: PoolCache, f: int, stride: int, mode: s
     """dA_prev (m, n_H_prev, n_W_prev, n_C) from dA (m, n_H, n_W, n_C).
 
     avg: every entry of a window gets dA / (f * f); max: the window's (first) maximum gets dA.
-    Pixels in no window (the rows/columns pooling drops) get 0.
+    Pixels in no window (the rows/columns pooling drops) get 0. When the windows tile the
+    input (stride == f), each offset's slice is written once instead of accumulated.
     """
     _, n_H, n_W, _ = dA.shape
-    dA_prev = np.zeros(cache.prev_shape, dtype=dA.dtype)  # (m, n_H_prev, n_W_prev, n_C)
-    if mode == "avg":
-        share = dA * (1.0 / (f * f))  # (m, n_H, n_W, n_C)
-        for k in range(f * f):
-            offset_slice(dA_prev, k // f, k % f, stride, n_H, n_W)[...] += share
-        return dA_prev
-    assert cache.argmax is not None
-    hit = np.empty(dA.shape, dtype=bool)
+    tiled = stride == f
+    if tiled:  # every pixel but the dropped last rows/columns is written below
+        dA_prev = np.empty(cache.prev_shape, dtype=dA.dtype)  # (m, n_H_prev, n_W_prev, n_C)
+        dA_prev[:, n_H * f :] = 0.0
+        dA_prev[:, :, n_W * f :] = 0.0
+    else:
+        dA_prev = np.zeros(cache.prev_shape, dtype=dA.dtype)
     part = np.empty_like(dA)
+    if mode == "avg":
+        np.multiply(dA, 1.0 / (f * f), out=part)  # (m, n_H, n_W, n_C)
+    else:
+        assert cache.argmax is not None
+        hit = np.empty(dA.shape, dtype=bool)
     for k in range(f * f):
-        np.equal(cache.argmax, k, out=hit)
-        np.multiply(dA, hit, out=part)
-        offset_slice(dA_prev, k // f, k % f, stride, n_H, n_W)[...] += part
+        window = offset_slice(dA_prev, k // f, k % f, stride, n_H, n_W)  # (m, n_H, n_W, n_C)
+        if mode == "max":
+            np.equal(cache.argmax, k, out=hit)
+            np.multiply(dA, hit, out=part)
+        if tiled:
+            window[...] = part
+        else:
+            window += part
     return dA_prev

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hpsearch.trainer import TrainConfig, TrainerInputError, conv_output_shapes
-from hpsearch.trainer._conv import col2im, conv_backward, conv_forward, im2col
+from hpsearch.trainer._conv import conv_backward, conv_forward, conv_input_gradient
 from hpsearch.trainer._conv_shapes import same_padding
 from hpsearch.trainer._gradcheck import relative_difference
 from hpsearch.trainer._pool import pool_backward, pool_forward
@@ -88,13 +88,20 @@ def test_conv_forward_equals_the_course_loop():
         assert Z[i] == pytest.approx(np.sum(window * W[..., c]) + b[0, 0, 0, c], rel=1e-12)
 
 
-def test_col2im_is_the_adjoint_of_im2col():
-    """<im2col(A), C> == <A, col2im(C)> for overlapping windows (stride < f)."""
+def test_the_input_gradient_is_col2im_of_dZ_W_transposed():
+    """conv_input_gradient (per kernel offset) == col2im(dZ W2^T) written as in the course: each
+    window's row of dcols added onto its pixels, window by window."""
     rng = np.random.default_rng(4)
-    A = rng.standard_normal((2, 7, 6, 3))
-    cols = im2col(A, 3, 1, 5, 4)
-    C = rng.standard_normal(cols.shape)
-    assert np.vdot(cols, C) == pytest.approx(np.vdot(A, col2im(C, A.shape, 3, 1, 5, 4)))
+    f, s, n_H, n_W = 3, 2, 3, 2
+    padded = (2, 7, 6, 3)
+    W = rng.standard_normal((f, f, 3, 4))
+    dZ2 = rng.standard_normal((2 * n_H * n_W, 4))
+    dcols = (dZ2 @ W.reshape(-1, 4).T).reshape(2, n_H, n_W, f, f, 3)
+    expected = np.zeros(padded)
+    for m, h, w in np.ndindex(2, n_H, n_W):
+        expected[m, h * s : h * s + f, w * s : w * s + f, :] += dcols[m, h, w]
+    got = conv_input_gradient(dZ2, W, padded, s, n_H, n_W)
+    assert np.allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
 POOL_CASES = [  # (mode, f, stride, n_H_prev, n_W_prev)
@@ -102,6 +109,7 @@ POOL_CASES = [  # (mode, f, stride, n_H_prev, n_W_prev)
     ("max", 2, 2, 5, 7),  # odd sizes: the last row/column is in no window
     ("max", 3, 2, 7, 6),  # overlapping windows
     ("max", 3, 3, 6, 9),
+    ("max", 2, 3, 8, 7),  # gaps between windows
     ("avg", 2, 2, 6, 6),
     ("avg", 2, 2, 5, 7),
     ("avg", 3, 2, 7, 6),
