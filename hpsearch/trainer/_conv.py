@@ -126,13 +126,14 @@ def conv_input_gradient(
 def conv_forward(
     A_prev: np.ndarray,
     W: np.ndarray,
-    b: np.ndarray,
+    b: np.ndarray | None,
     stride: int,
     pad: tuple[int, int],
     buffers: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, ConvCache]:
     """Z = W * A_prev + b (course 4's conv_forward): (m, n_H, n_W, n_C) and the cache.
 
+    b is None when batch norm's beta replaces it.
     n_H = floor((n_H_prev + p_lo + p_hi - f) / s) + 1, likewise n_W. ``buffers`` (optional):
     reused "pad", "cols" and "Z" arrays of the right shapes.
     """
@@ -144,7 +145,8 @@ def conv_forward(
     A_pad = pad_images(A_prev, pad, bufs.get("pad"))  # (m, n_H_prev + p, n_W_prev + p, n_C_prev)
     cols = im2col(A_pad, f, stride, n_H, n_W, bufs.get("cols"))  # (m n_H n_W, f f n_C_prev)
     Z = np.matmul(cols, W.reshape(f * f * n_C_prev, n_C), out=bufs.get("Z"))  # (m n_H n_W, n_C)
-    Z += b.reshape(n_C)  # broadcast over rows
+    if b is not None:
+        Z += b.reshape(n_C)  # broadcast over rows
     out_shape = (m, n_H, n_W, n_C)
     return Z.reshape(out_shape), ConvCache(cols, A_pad.shape, pad, stride, out_shape)
 
@@ -154,13 +156,14 @@ def conv_backward(
     cache: ConvCache,
     W: np.ndarray,
     dW: np.ndarray,
-    db: np.ndarray,
+    db: np.ndarray | None,
     *,
     need_dA_prev: bool = True,
     buffers: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray | None:
-    """Write dW (f, f, n_C_prev, n_C) and db (1, 1, 1, n_C); return dA_prev (m, n_H_prev,
-    n_W_prev, n_C_prev), or None for the first layer (the gradient of the input image).
+    """Write dW (f, f, n_C_prev, n_C) and db (1, 1, 1, n_C; None with batch norm); return
+    dA_prev (m, n_H_prev, n_W_prev, n_C_prev), or None for the first layer (the gradient of the
+    input image).
 
     dZ (m, n_H, n_W, n_C) already carries the 1/m of the mean cost. ``buffers``: reused
     "part" (m n_H n_W, n_C_prev) and "dA_pad" arrays.
@@ -171,7 +174,8 @@ def conv_backward(
     dZ2 = dZ.reshape(-1, n_C)  # (m n_H n_W, n_C)
     np.matmul(cache.cols.T, dZ2, out=dW.reshape(f * f * n_C_prev, n_C))  # (f f n_C_prev, n_C)
     assert dW.shape == W.shape
-    np.matmul(_ones(dZ2.shape[0], dZ2.dtype).T, dZ2, out=db.reshape(1, n_C))  # (1, n_C)
+    if db is not None:  # the sum over samples and pixels as a product with ones
+        np.matmul(_ones(dZ2.shape[0], dZ2.dtype).T, dZ2, out=db.reshape(1, n_C))  # (1, n_C)
     if not need_dA_prev:
         return None
     dA_pad = conv_input_gradient(dZ2, W, cache.padded_shape, cache.stride, n_H, n_W, bufs)

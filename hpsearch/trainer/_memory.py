@@ -42,22 +42,23 @@ def estimate_memory_bytes(
     hidden = sum(dims[1:-1])
     per_sample = 2 * n_x + per_unit * hidden + 3 * dims[-1]
     if blocks:  # the flattened features and their gradient, then each block
-        per_sample += 2 * n_flat + sum(_block_values(b) for b in blocks)
+        per_sample += 2 * n_flat + sum(_block_values(b, config.batch_norm) for b in blocks)
     return int(itemsize * (per_param * n_params + batch_size * per_sample))
 
 
-def _block_values(b: ConvBlock) -> int:
+def _block_values(b: ConvBlock, batch_norm: bool) -> int:
     """Values per sample one conv block keeps or creates in a training step."""
     n_H, n_W, n_C = b.conv_shape
     cols = n_H * n_W * b.f * b.f * b.in_shape[2]  # im2col rows
     padded = (b.in_shape[0] + sum(b.pad)) * (b.in_shape[1] + sum(b.pad)) * b.in_shape[2]
     later = b.index > 1  # block 1 computes no gradient for its input image
     conv_px = n_H * n_W * n_C  # Z / A, dA from pooling, dZ, a pooling temporary
+    conv_px_arrays = 4 + (3 if batch_norm else 0)  # + batch norm's Z_hat, Z~ and its dZ
     out_px = b.out_shape[0] * b.out_shape[1] * n_C  # pooled output, argmax, dA part
     return (
         cols
         + later * n_H * n_W * b.in_shape[2]  # one kernel offset's part of dcols
         + padded * ((sum(b.pad) > 0) + later)
-        + 4 * conv_px
+        + conv_px_arrays * conv_px
         + (3 * out_px if b.pool != "none" else 0)
     )

@@ -192,7 +192,11 @@ def _initial_params(
     params = {}
     blocks = conv_blocks(config, image_shape)
     if blocks:
-        params.update(initialize_conv_parameters(blocks, **common, rng=rng, dtype=dtype))
+        params.update(
+            initialize_conv_parameters(
+                blocks, **common, batch_norm=config.batch_norm, rng=rng, dtype=dtype
+            )
+        )
     dims = config.layer_dims(flat_size(config, n_x, image_shape), n_classes)
     params.update(
         initialize_parameters(dims, **common, batch_norm=config.batch_norm, rng=rng, dtype=dtype)

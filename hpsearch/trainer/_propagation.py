@@ -246,7 +246,7 @@ def predict_logits(X: np.ndarray, params: dict[str, np.ndarray], spec: NetSpec) 
     """Evaluation mode: running batch-norm statistics, no dropout. Returns Z_L (C, m)."""
     A = X  # (n_x, m)
     if spec.conv:
-        A, _ = conv_front_forward(X, params, spec)  # (n_flat, m)
+        A, _ = conv_front_forward(X, params, spec, training=False)  # (n_flat, m)
     for l in range(1, spec.n_layers):
         if spec.batch_norm:
             Z = linear_forward(A, params[f"W{l}"], None)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ._config import TrainConfig
+from ._conv_net import update_conv_running_stats
 from ._diagnosis import BiasVariance, bias_variance
 from ._errors import DivergedError, TrainerInputError
 from ._flat import flatten_into_views
@@ -131,6 +132,8 @@ class MiniBatchTrainer:
         if self.spec.batch_norm:
             for l, cache in enumerate(caches[:-1], start=1):
                 update_running_stats(self.params[f"mu{l}"], self.params[f"var{l}"], cache.bn)
+            if caches.conv:
+                update_conv_running_stats(self.params, caches.conv)
         self.optimizer.update_flat(self.flat_params, self.flat_grads, learning_rate, self.layout)
 
     def run_epoch(

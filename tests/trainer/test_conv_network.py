@@ -62,14 +62,22 @@ def test_conv_pool_dense_network_gradients(overrides):
 def torch_gradients(torch, config: TrainConfig, params, X, y):
     """The same network in PyTorch (NCHW, weights (n_C, n_C_prev, f, f)), autograd's grads."""
     F = torch.nn.functional
-    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items() if is_trainable(k)}
+
+    def bn(Z, name):  # batch statistics over every axis but the channels (axis 1)
+        gamma, beta = t[f"gamma{name}"].reshape(-1), t[f"beta{name}"].reshape(-1)
+        return F.batch_norm(Z, None, None, gamma, beta, training=True, eps=1e-5)
+
     m = X.shape[1]
     A = torch.tensor(X.T.reshape(m, *IMAGE)).permute(0, 3, 1, 2)  # (m, n_C, n_H, n_W)
     lo, hi = same_padding(config.kernel) if config.padding == "same" else (0, 0)
     for k in range(1, config.conv_blocks + 1):
         A = F.pad(A, (lo, hi, lo, hi))
         W = t[f"Wc{k}"].permute(3, 2, 0, 1)  # (n_C, n_C_prev, f, f)
-        A = F.conv2d(A, W, t[f"bc{k}"].reshape(-1), stride=config.stride)
+        if config.batch_norm:
+            A = bn(F.conv2d(A, W, None, stride=config.stride), f"c{k}")
+        else:
+            A = F.conv2d(A, W, t[f"bc{k}"].reshape(-1), stride=config.stride)
         A = torch.relu(A)
         if config.pool == "max":
             A = F.max_pool2d(A, config.pool_size)
@@ -77,7 +85,10 @@ def torch_gradients(torch, config: TrainConfig, params, X, y):
             A = F.avg_pool2d(A, config.pool_size)
     A = A.permute(0, 2, 3, 1).reshape(m, -1).T  # (n_flat, m), flattened as (n_H, n_W, n_C)
     for l in range(1, config.layers + 1):
-        A = torch.relu(t[f"W{l}"] @ A + t[f"b{l}"])
+        if config.batch_norm:
+            A = torch.relu(bn((t[f"W{l}"] @ A).T, l).T)
+        else:
+            A = torch.relu(t[f"W{l}"] @ A + t[f"b{l}"])
     L = config.layers + 1
     ZL = t[f"W{L}"] @ A + t[f"b{L}"]  # (C, m)
     loss = F.cross_entropy(ZL.T, torch.tensor(y))
@@ -95,13 +106,20 @@ def torch_gradients(torch, config: TrainConfig, params, X, y):
         {"pool": "avg", "stride": 2, "lambd": 0.3},
         {"pool": "none", "kernel": 2, "padding": "same"},  # even f: asymmetric padding
         {"pool": "max", "padding": "valid", "layers": 0},
+        {"pool": "max", "batch_norm": True, "negative_gamma": True},
+        {"pool": "avg", "batch_norm": True, "kernel": 5},
     ],
 )
 def test_gradients_equal_pytorch_autograd(overrides):
     torch = pytest.importorskip("torch", reason="torch not installed: PyTorch comparison skipped")
     base = {"conv_blocks": 2, "filters": (4, 3), "layers": 1, "units": 5, "dtype": "float64"}
+    overrides = dict(overrides)
+    negative_gamma = overrides.pop("negative_gamma", False)
     config = TrainConfig(**(base | overrides))
     params, X, y = cnn_problem(config, np.random.default_rng(7), n_classes=4, m=6)
+    if negative_gamma:  # max pooling before the activation must still follow batch norm
+        for k in ("gammac1", "gammac2"):
+            params[k] *= -1.0
     ours = backprop_gradients(config, params, X, y, image_shape=IMAGE)
     theirs = torch_gradients(torch, config, params, X, y)
     assert sorted(ours) == sorted(theirs)
@@ -130,12 +148,16 @@ def test_a_small_cnn_learns_digits():
 
 
 def test_same_seed_cnn_training_is_bit_identical():
-    config, data = digits(conv_blocks=2, filters=(4, 6), epochs=2, dropout=0.2, pool="avg")
+    config, data = digits(
+        conv_blocks=2, filters=(4, 6), epochs=2, dropout=0.2, pool="avg", batch_norm=True
+    )
     a, b = train(config, data), train(config, data)
     assert list(a.network.params) == list(b.network.params)
     for k, v in a.network.params.items():
         assert np.array_equal(v, b.network.params[k]), k
     assert [e.dev_loss for e in a.history] == [e.dev_loss for e in b.history]
+    assert np.any(a.network.params["muc1"] != 0.0)  # running statistics were updated
+    assert "bc1" not in a.network.params  # betac1 replaces the bias
 
 
 def test_a_conv_config_without_an_image_shape_is_refused():
