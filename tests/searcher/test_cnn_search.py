@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from typer.testing import CliRunner
 
 from hpsearch.cli import app
+from hpsearch.errors import UserInputError
 from hpsearch.searcher import (
     ConfigError,
     definition_notes,
@@ -211,6 +212,10 @@ def test_a_cnn_trial_replays_bit_for_bit_and_predicts(cnn_search, tmp_path: Path
     data = load_search_data(parse_config(DIGITS_CNN))
     assert (prediction.indices == network.predict(data.X_test)).all()
     assert prediction.accuracy == pytest.approx(best.test_accuracy)
+    # the same pixels in another image shape are other images: refused, naming both shapes
+    np.savez(tmp_path / "wide.npz", X=images.reshape(-1, 4, 16))
+    with pytest.raises(UserInputError, match="images of 4x16x1, but the model of trial"):
+        predict_file(store, "digits-cnn", tmp_path / "wide.npz")
 
 
 # --- a digits CNN that reaches the course's mark ----------------------------------------------
