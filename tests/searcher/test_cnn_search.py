@@ -240,3 +240,25 @@ def test_a_digits_cnn_reaches_98_5_percent_test_accuracy() -> None:
     chosen = max(results, key=lambda r: (r.dev_accuracy, -r.dev_loss))
     _, test_accuracy = chosen.network.evaluate(data.X_test, data.y_test)
     assert test_accuracy >= 0.985, (test_accuracy, [r.dev_accuracy for r in results])
+
+
+def test_the_memory_limit_counts_the_conv_buffers() -> None:
+    """A limit above what the dense head alone needs, below what the conv blocks need (their
+    im2col buffers and activations): the trial fails with a MEMORY reason, before training."""
+    from hpsearch.searcher._worker import run_trial
+    from hpsearch.trainer import estimate_memory_bytes
+
+    data = load_dataset("digits", max_samples=300)
+    settings = {"conv_blocks": 2, "filters": [32, 64], "layers": 1, "units": 16, "epochs": 1}
+    config = TrainConfig.from_dict(settings)
+    batch = config.batch_size
+    head = TrainConfig(layers=1, units=16, epochs=1)  # the same dense head on the 64 pixels
+    dense = estimate_memory_bytes(head, 64, 10, batch)
+    conv = estimate_memory_bytes(config, 64, 10, batch, image_shape=(8, 8, 1))
+    assert conv > 2 * dense
+    limit = (dense + conv) // 2
+    messages = list(run_trial(data, settings, number=0, attempt=1, threads=1, submitted_at=0.0,
+                              memory_limit_bytes=limit))  # fmt: skip
+    end = messages[-1]
+    assert type(end).__name__ == "TrialFailed" and end.fail_reason == FailReason.MEMORY, end
+    assert len(messages) == 2  # started, then refused: no epoch ran
