@@ -18,6 +18,7 @@ from hpsearch.cli import app
 from hpsearch.errors import UserInputError
 from hpsearch.searcher import (
     ConfigError,
+    SearchConfig,
     definition_notes,
     load_search_data,
     parse_config,
@@ -106,6 +107,10 @@ def test_conv_settings_are_checked_where_they_are_written() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(_definition(space={"filters": [8, 0]}))
     assert info.value.field == "space.filters.choices"
+    # the image shape is a fact of the data, recorded by the driver, not a user's setting
+    with pytest.raises(ConfigError) as info:
+        parse_config(_definition(data={"image_shape": [8, 8, 1]}))
+    assert info.value.field == "data.image_shape"
 
 
 # --- refusals before start --------------------------------------------------------------------
@@ -169,6 +174,7 @@ def test_a_cnn_search_stores_conv_params_counts_and_fail_fast_trials(cnn_search)
     store = open_storage(url)
     record = store.get_search("digits-cnn")
     assert record.config["data"]["image_shape"] == [8, 8, 1]
+    assert SearchConfig.from_stored(record).data.image_shape == (8, 8, 1)
     trials = store.trials("digits-cnn")
     assert len(trials) == 6
     by_state = {s: [t for t in trials if t.state == s] for s in TrialState}
