@@ -145,8 +145,8 @@ def conv_forward(
     A_pad = pad_images(A_prev, pad, bufs.get("pad"))  # (m, n_H_prev + p, n_W_prev + p, n_C_prev)
     cols = im2col(A_pad, f, stride, n_H, n_W, bufs.get("cols"))  # (m n_H n_W, f f n_C_prev)
     Z = np.matmul(cols, W.reshape(f * f * n_C_prev, n_C), out=bufs.get("Z"))  # (m n_H n_W, n_C)
-    if b is not None:
-        Z += b.reshape(n_C)  # broadcast over rows
+    if b is not None:  # b repeated along a row of pixels: long inner runs even for few channels
+        Z.reshape(m * n_H, n_W * n_C)[...] += np.tile(b.reshape(n_C), n_W)  # (n_W n_C,)
     out_shape = (m, n_H, n_W, n_C)
     return Z.reshape(out_shape), ConvCache(cols, A_pad.shape, pad, stride, out_shape)
 
