@@ -26,14 +26,6 @@ from hpsearch.searcher._names import trainer_settings
 # The settings that decide the image sizes through the blocks (filters only set the channels).
 SHAPE_SETTINGS = ("conv_blocks", "kernel", "stride", "padding", "pool", "pool_size")
 CONV_SETTINGS = (*SHAPE_SETTINGS, "filters")
-_DEFAULTS: dict[str, Any] = {
-    "conv_blocks": 0,
-    "kernel": 3,
-    "stride": 1,
-    "padding": "same",
-    "pool": "max",
-    "pool_size": 2,
-}
 
 
 def trial_misfit(config: Any, image_shape: tuple[int, int, int] | None) -> str | None:
