@@ -71,14 +71,14 @@ def validate(config: ConfigArg) -> None:
     """Check a search definition without running it."""
     from hpsearch.searcher import definition_notes
 
-    cfg, _ = _checked(config)
+    cfg, data = _checked(config)
     s = cfg.search
     searched = ", ".join(p.name for p in cfg.space) or "nothing"
     typer.echo(
         f"{config}: ok — search {s.name!r}, {s.trials} trials, sampler {s.sampler}, "
         f"pruner {s.pruner}, objective {', '.join(s.objectives)}; searches {searched}"
     )
-    for line in definition_notes(cfg):
+    for line in definition_notes(cfg, data):
         typer.echo(line)
 
 

@@ -26,6 +26,9 @@ FLAGS.update(
 )
 
 
+_LISTS = ("units", "dropout", "filters")  # flags taking one number or a comma list
+
+
 def _default(name: str) -> str:
     value = getattr(_DEFAULTS, name)
     return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
@@ -98,6 +101,18 @@ def train_command(
     ] = None,
     dtype: Annotated[str, typer.Option(help="Float type: float32 or float64.")] = "float32",
     seed: Annotated[int | None, _opt("Seeds init, shuffles and dropout.", "seed")] = None,
+    conv_blocks: Annotated[
+        int | None,
+        _opt("Conv blocks (conv -> activation -> pool) before the dense layers.", "conv_blocks"),
+    ] = None,
+    filters: Annotated[
+        str | None, _opt("Filters per conv block: 16, or one per block 16,32.", "filters")
+    ] = None,
+    kernel: Annotated[int | None, _opt("Conv filter size f (f x f).", "kernel")] = None,
+    stride: Annotated[int | None, _opt("Conv stride.", "stride")] = None,
+    padding: Annotated[str | None, _opt("Conv padding: same or valid.", "padding")] = None,
+    pool: Annotated[str | None, _opt("Pooling: max, avg or none.", "pool")] = None,
+    pool_size: Annotated[int | None, _opt("Pooling window and stride.", "pool_size")] = None,
     data_seed: Annotated[int, typer.Option(help="Seeds the train/dev/test split.")] = 0,
     split: Annotated[str, typer.Option(help="train,dev,test fractions.")] = "0.7,0.15,0.15",
     normalize: Annotated[
@@ -127,8 +142,9 @@ def train_command(
     _render.check_choice("--format", output_format, ("table", "json"))
     fractions = _number_list("--split", split, float, "0.7,0.15,0.15")
     settings = {  # the TrainConfig settings given as flags (the parameters of this function)
-        **{k: v for k, v in locals().items() if k in _SETTINGS and k not in ("units", "dropout")},
+        **{k: v for k, v in locals().items() if k in _SETTINGS and k not in _LISTS},
         "units": units and _number_list("--units", units, int, "128,64"),
+        "filters": filters and _number_list("--filters", filters, int, "16,32"),
         "dropout": dropout and _number_list("--dropout", dropout, float, "0.3,0.1"),
     }
     as_json = output_format == "json"
@@ -143,6 +159,11 @@ def train_command(
             max_samples=max_samples,
             dtype=dtype,
         )
+        if config.conv_blocks and data.image_shape is None:
+            _render.fail(
+                f"--conv-blocks: convolutional blocks need image data, and {data.name} has no "
+                "image shape (a table of features); use --conv-blocks 0"
+            )
         if test and data.X_test.shape[1] == 0:
             _render.fail("--test: the split has no test part (give --split three fractions)")
         if not quiet and not as_json:
@@ -189,11 +210,22 @@ def _report(config: Any, data: Any, result: Any, *, test: bool, history: bool) -
     return report
 
 
+def _network(config: Any, data: Any) -> str:
+    """``64 -> 16 -> 10``, or with conv blocks ``8x8x1 -> 4x4x16 -> 2x2x32 -> 64 -> 10``
+    (each block's output after its pooling)."""
+    from hpsearch.trainer import conv_output_shapes
+
+    dims = config.layer_dims(data.n_x, data.n_classes)
+    if not config.conv_blocks:
+        return " -> ".join(map(str, dims))
+    shapes = [data.image_shape, *conv_output_shapes(config, data.image_shape)]
+    return " -> ".join(["x".join(map(str, s)) for s in shapes] + [str(n) for n in dims[1:]])
+
+
 def _table(config: Any, data: Any, result: Any, report: dict[str, Any]) -> list[tuple[str, str]]:
     bv = result.bias_variance
-    dims = " -> ".join(map(str, config.layer_dims(data.n_x, data.n_classes)))
     rows = [
-        ("network", f"{dims} ({result.n_params:,} parameters)"),
+        ("network", f"{_network(config, data)} ({result.n_params:,} parameters)"),
         (
             "stopped",
             f"{result.stopped} after {result.epochs_run} epochs "

@@ -113,8 +113,10 @@ def load_search_data(config: SearchConfig) -> Any:
     """The [data] section's dataset, loaded and split as every trial sees it.
 
     Called before a search is created, so a bad name or file is refused before anything is
-    stored. Raises ConfigError ``data.dataset: <file>: <what is wrong>``.
+    stored. Raises ConfigError ``data.dataset: <file>: <what is wrong>``, or one naming the
+    conv block whose shapes do not fit the images (:func:`._conv_fit.check_network_fits`).
     """
+    from hpsearch.searcher._conv_fit import check_network_fits
     from hpsearch.trainer import TrainerInputError, load_dataset
 
     d = config.data
@@ -137,13 +139,15 @@ def load_search_data(config: SearchConfig) -> Any:
             f"got {d.folds}",
             field="data.folds",
         )
+    check_network_fits(config, data)
     return data
 
 
 def with_data_facts(config: SearchConfig, data: Any) -> SearchConfig:
     """``config`` with the facts of its loaded dataset in [data] (stored with the search):
-    feature names, classes and split sizes (with folds: ``train`` is the mean training size
-    of a fold, ``dev`` every sample scored across folds, ``folds`` each fold's size)."""
+    feature names, classes, the image shape (images only) and split sizes (with folds:
+    ``train`` is the mean training size of a fold, ``dev`` every sample scored across folds,
+    ``folds`` each fold's size)."""
     import dataclasses
 
     from hpsearch.searcher._folds import fold_sizes
@@ -165,6 +169,7 @@ def with_data_facts(config: SearchConfig, data: Any) -> SearchConfig:
         }
     facts = dataclasses.replace(
         config.data,
+        image_shape=tuple(data.image_shape) if data.image_shape else None,
         feature_names=tuple(data.feature_names),
         split_sizes=sizes,
         n_classes=int(data.n_classes),

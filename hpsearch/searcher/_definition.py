@@ -32,6 +32,15 @@ OBJECTIVES: dict[str, str] = {
 }
 
 
+# The settings that may take one value per layer (``per_layer = true``) -> the setting counting
+# their entries and its trainer default: units and dropout per hidden layer, filters per conv block.
+PER_LAYER: dict[str, tuple[str, int]] = {
+    "units": ("layers", 2),
+    "dropout": ("layers", 2),
+    "filters": ("conv_blocks", 0),
+}
+
+
 class ConfigError(UserInputError):
     """A search definition that cannot run; the message names the key, ``field`` holds it
     (``space.learning_rate.low``)."""
@@ -42,8 +51,9 @@ class ParamSpec:
     """One searched hyperparameter, named in the users' words (``lambda``).
 
     ``kind`` is float, int or categorical. ``one_minus_log`` samples ``1 - value`` on a log scale
-    (momentum's beta: 0.9 -> 0.999 evenly over decades of 1 - beta). ``per_layer`` (units only)
-    samples one value per hidden layer, conditional on the number of layers.
+    (momentum's beta: 0.9 -> 0.999 evenly over decades of 1 - beta). ``per_layer`` samples one
+    value per hidden layer (units, dropout) or per conv block (filters), conditional on the
+    number of layers or blocks (``PER_LAYER``).
     """
 
     name: str
@@ -124,10 +134,11 @@ class DataSettings:
     split_sizes: dict[str, Any] | None = field(default=None, compare=False)
     n_classes: int | None = field(default=None, compare=False)
     classes: tuple[str, ...] | None = field(default=None, compare=False)
+    image_shape: tuple[int, ...] | None = field(default=None, compare=False)  # (h, w, c)
 
 
 # the DataSettings fields a driver records, not a user
-DATA_FACTS = ("feature_names", "split_sizes", "n_classes", "classes")
+DATA_FACTS = ("feature_names", "split_sizes", "n_classes", "classes", "image_shape")
 
 
 @dataclass(frozen=True)

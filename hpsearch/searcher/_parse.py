@@ -226,6 +226,9 @@ def _data_settings(raw: dict[str, Any], *, stored: bool = False) -> DataSettings
             out["split_sizes"] = dict(raw["split_sizes"])
         if isinstance(raw.get("n_classes"), int):
             out["n_classes"] = raw["n_classes"]
+        shape = raw.get("image_shape")
+        if isinstance(shape, list) and all(isinstance(n, int) for n in shape):
+            out["image_shape"] = tuple(shape)
     return DataSettings(**out)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpsearch.searcher._definition import ConfigError, ParamSpec
+from hpsearch.searcher._definition import PER_LAYER, ConfigError, ParamSpec
 from hpsearch.searcher._entrypoint import check_param_name
 from hpsearch.searcher._names import field_name, user_name
 from hpsearch.searcher._values import as_int, as_number, as_str, check_keys, kind_of
@@ -49,15 +49,15 @@ def parse_space(
         raise ConfigError(
             f"space.{dup}: given twice (an alias and its name?)", field=f"space.{dup}"
         )
-    units = next((p for p in specs if p.name == "units"), None)
-    if (
-        units is not None
-        and units.kind == "categorical"
-        and any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in units.choices)
-    ):
-        raise ConfigError(
-            "space.units.choices: expected positive integers", field="space.units.choices"
-        )
+    for counted in ("units", "filters"):
+        spec = next((p for p in specs if p.name == counted), None)
+        if (
+            spec is not None
+            and spec.kind == "categorical"
+            and any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in spec.choices)
+        ):
+            at = f"space.{counted}.choices"
+            raise ConfigError(f"{at}: expected positive integers", field=at)
     return tuple(specs)
 
 
@@ -67,9 +67,10 @@ def _param_spec(name: str, raw: dict[str, Any], where: str) -> ParamSpec:
     per_layer = bool(raw.get("per_layer", False))
     if "per_layer" in raw and not isinstance(raw["per_layer"], bool):
         raise ConfigError(f"{where}.per_layer: expected true or false", field=f"{where}.per_layer")
-    if per_layer and name not in ("units", "dropout"):
+    if per_layer and name not in PER_LAYER:
         raise ConfigError(
-            f"{where}.per_layer: only units and dropout can vary per layer",
+            f"{where}.per_layer: only units and dropout (per hidden layer) and filters "
+            "(per conv block) can vary per layer",
             field=f"{where}.per_layer",
         )
     if kind == "categorical":

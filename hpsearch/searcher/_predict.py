@@ -103,7 +103,7 @@ def read_inputs(
         UserInputError: unreadable file, wrong number of features, missing or extra columns,
             non-numeric cells; the message starts with ``--input`` and ``field`` is ``input``.
     """
-    X, labels, _ = _read_inputs(path, n_x, label_column, feature_names)
+    X, labels, _, _ = _read_inputs(path, n_x, label_column, feature_names)
     return X, labels
 
 
@@ -112,8 +112,9 @@ def _read_inputs(
     n_x: int,
     label_column: str | None,
     feature_names: tuple[str, ...] | None,
-) -> tuple[np.ndarray, list[str] | None, bool]:
-    """:func:`read_inputs` and whether the columns were matched by name."""
+) -> tuple[np.ndarray, list[str] | None, bool, tuple[int, int, int] | None]:
+    """:func:`read_inputs`, whether the columns were matched by name and the images' shape
+    (a ``.npz`` of (m, h, w[, c]) images; None otherwise)."""
     from hpsearch.trainer import TrainerInputError
     from hpsearch.trainer.data import read_samples
 
@@ -138,9 +139,10 @@ def _read_inputs(
     except TrainerInputError as e:
         raise UserInputError(f"--input {e}", field="input") from None
     by_name = feature_names is not None and samples.feature_names is not None
+    shape = samples.image_shape
     if samples.labels is None:
-        return samples.X, None, by_name
-    return samples.X, [_label_text(v) for v in samples.labels.tolist()], by_name
+        return samples.X, None, by_name, shape
+    return samples.X, [_label_text(v) for v in samples.labels.tolist()], by_name, shape
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -172,6 +174,19 @@ def _input_scale(config: SearchConfig, X: np.ndarray) -> float:
     spec = config.data.dataset.strip().lower()
     idx = spec in ("mnist", "fashion-mnist", "fashion_mnist") or Path(spec).is_dir()
     return 1 / 255 if idx and np.issubdtype(X.dtype, np.integer) else 1.0
+
+
+def _check_image_shape(shape: Any, network: Any, path: str | Path, number: int) -> None:
+    """Images given as images must have the shape the model was trained on (the same number of
+    pixels in another shape would be read as other images)."""
+    trained = getattr(network, "image_shape", None)
+    if shape is not None and trained is not None and tuple(shape) != tuple(trained):
+        size = "x".join(map(str, shape))
+        raise UserInputError(
+            f"--input {path}: images of {size}, but the model of trial {number} was trained "
+            f"on {'x'.join(map(str, trained))} images",
+            field="input",
+        )
 
 
 def _best_trial(storage: Storage, record: SearchRecord) -> TrialRecord:
@@ -233,7 +248,10 @@ def predict_file(
     network = Network.from_npz_bytes(blob, source=f"model of trial {trial.number}")
     data, _ = trial_dataset(config, record, trial)
     names = tuple(data.feature_names) if len(data.feature_names) == network.n_x else None
-    X_raw, labels, by_name = _read_inputs(input_path, network.n_x, config.data.label_column, names)
+    X_raw, labels, by_name, shape = _read_inputs(
+        input_path, network.n_x, config.data.label_column, names
+    )
+    _check_image_shape(shape, network, input_path, trial.number)
     dtype = np.dtype(str(config.train.get("dtype", "float32")))
     X = X_raw.astype(dtype)
     scale = _input_scale(config, X_raw)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 
 from hpsearch.searcher._constraints import constraint_note
+from hpsearch.searcher._conv_fit import fit_warnings
 from hpsearch.searcher._definition import ConfigError, SearchConfig
 from hpsearch.searcher._parse_seeding import seeding_note
 from hpsearch.searcher._warmup import derivation, early_pruning_warning
@@ -172,9 +174,10 @@ def this_machine_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def definition_notes(config: SearchConfig) -> list[str]:
+def definition_notes(config: SearchConfig, data: Any = None) -> list[str]:
     """Lines ``validate`` prints after ``ok``: the memory limit, derived pruner settings, and
-    warnings about what this machine or the settings make of the search (exit code stays 0)."""
+    warnings about what this machine, the settings or the loaded ``data`` (convolutional
+    networks too deep for its images) make of the search (exit code stays 0)."""
     s = config.search
     lines = [memory_limit_line(config)]
     if config.derived_options:
@@ -198,4 +201,5 @@ def definition_notes(config: SearchConfig) -> list[str]:
             f"warning: search.cpus_per_trial = {s.cpus_per_trial} but this machine has {cpus} "
             "CPUs: a local search cannot start a trial (a Ray cluster needs a node that large)"
         )
+    lines += fit_warnings(config, data)
     return lines

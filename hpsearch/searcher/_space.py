@@ -1,9 +1,10 @@
 """From the [space] section to Optuna suggestions and back to trainer settings.
 
 Optuna sees "internal" parameter names and distributions: ``one_minus_beta1`` on a log scale for a
-beta searched as 1 - beta, ``units_l1``, ``units_l2``... for units chosen per layer, ``lambd``. They
-stay in this module: the rest of the search, the results database and the worker see plain
-settings in users' words: ``beta1 = 0.987``, ``units = [128, 64]``, ``lambda = 1e-4``.
+beta searched as 1 - beta, ``units_l1``, ``units_l2``... for units chosen per layer (and
+``filters_l1``... per conv block), ``lambd``. They stay in this module: the rest of the search,
+the results database and the worker see plain settings in users' words: ``beta1 = 0.987``,
+``units = [128, 64]``, ``filters = [16, 32]``, ``lambda = 1e-4``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from optuna.distributions import (
 )
 
 from hpsearch.searcher._config import ParamSpec, SearchConfig
+from hpsearch.searcher._definition import PER_LAYER
 from hpsearch.searcher._names import field_name, user_settings
 
 
@@ -40,18 +42,22 @@ def _internal_name(spec: ParamSpec) -> str:
     return f"one_minus_{name}" if spec.one_minus_log else name
 
 
-def _layer_count(config: SearchConfig, settings: dict[str, Any]) -> int:
-    return int(settings.get("layers", config.train.get("layers", 2)))
+def _layer_count(config: SearchConfig, settings: dict[str, Any], spec: ParamSpec) -> int:
+    """How many values a per-layer setting takes: the sampled (or fixed) number of hidden
+    layers for units and dropout, of conv blocks for filters."""
+    counter, default = PER_LAYER[field_name(spec.name)]
+    return int(settings.get(counter, config.train.get(counter, default)))
 
 
 def suggest(trial: optuna.Trial, config: SearchConfig) -> dict[str, Any]:
     """Ask Optuna for every searched setting; return them in users' words (searched ones only),
     as they are stored and shown."""
     out: dict[str, Any] = {}
-    ordered = sorted(config.space, key=lambda s: (s.per_layer, s.name))  # layers before per-layer
+    # layers and conv_blocks before the per-layer settings they count
+    ordered = sorted(config.space, key=lambda s: (s.per_layer, s.name))
     for spec in ordered:
         if spec.per_layer:
-            n = _layer_count(config, out)
+            n = _layer_count(config, out, spec)
             name = field_name(spec.name)
             values = [_suggest_one(trial, f"{name}_l{i + 1}", spec) for i in range(n)]
             out[spec.name] = [_external_value(spec, v) for v in values]
@@ -115,7 +121,6 @@ def internal_params(config: SearchConfig, params: dict[str, Any]) -> tuple[dict,
 def grid_space(config: SearchConfig) -> dict[str, list[Any]]:
     """Every internal parameter's grid values, for Optuna's GridSampler."""
     grid: dict[str, list[Any]] = {}
-    max_layers = _max_layers(config)
     for spec in config.space:
         if spec.kind == "categorical":
             values: list[Any] = list(spec.choices)
@@ -130,18 +135,19 @@ def grid_space(config: SearchConfig) -> dict[str, list[Any]]:
                 if spec.low + i * spec.step <= spec.high + 1e-12
             ]
         if spec.per_layer:
-            for i in range(max_layers):
+            for i in range(_max_layers(config, spec)):
                 grid[f"{field_name(spec.name)}_l{i + 1}"] = values
         else:
             grid[_internal_name(spec)] = values
     return grid
 
 
-def _max_layers(config: SearchConfig) -> int:
+def _max_layers(config: SearchConfig, per_layer: ParamSpec) -> int:
+    counter, default = PER_LAYER[field_name(per_layer.name)]
     for spec in config.space:
-        if field_name(spec.name) == "layers":
+        if field_name(spec.name) == counter:
             return int(max(spec.choices) if spec.kind == "categorical" else spec.high)
-    return int(config.train.get("layers", 2))
+    return int(config.train.get(counter, default))
 
 
 def grid_size(config: SearchConfig) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import ray
 
+from hpsearch.searcher._conv_fit import trial_misfit
 from hpsearch.searcher._entrypoint import import_entrypoint
 from hpsearch.searcher._environment import environment
 from hpsearch.searcher._folds import iter_folds
@@ -90,12 +91,19 @@ def run_trial(
         folds = data if isinstance(data, tuple) else None  # [data] folds: one dataset a fold
         one = folds[0] if folds else data
         n_x, n_classes = one.X_train.shape[0], one.n_classes
+        image_shape = getattr(one, "image_shape", None)
+        misfit = trial_misfit(config, image_shape)  # a sampled conv network too deep for the images
+        if misfit:
+            yield _failed("ERROR", f"invalid settings: {misfit}")
+            return
         # the network, its optimizer state and one batch's activations, plus the row-major copy
         # of the training inputs that training makes for fast mini-batch gathers (every fold's)
         need = 0
         if config is not None:
             itemsize = 4 if config.dtype == "float32" else 8
-            need = estimate_memory_bytes(config, n_x, n_classes, _batch(config, one))
+            need = estimate_memory_bytes(
+                config, n_x, n_classes, _batch(config, one), image_shape=image_shape
+            )
             need += n_x * sum(d.X_train.shape[1] for d in folds or (data,)) * itemsize
         if memory_limit_bytes and need > memory_limit_bytes:
             yield _failed(

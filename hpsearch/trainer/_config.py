@@ -14,6 +14,8 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
 INITS = ("auto", "he", "xavier", "small")
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 LR_DECAYS = ("none", "inverse_time", "exponential")
+PADDINGS = ("same", "valid")  # conv padding (see _conv_shapes for "same" with any f and s)
+POOLS = ("max", "avg", "none")  # pooling after each conv block
 DTYPES = ("float32", "float64")  # TrainConfig.dtype and load_dataset's dtype=
 
 
@@ -42,6 +44,14 @@ class TrainConfig:
     patience: int = 0  # early stopping on dev loss; 0 = off
     dtype: str = "float32"  # float32 | float64
     seed: int = 0  # seeds init, shuffles and dropout masks
+    # convolutional front (course 4); a block is conv -> activation -> pool, then flatten
+    conv_blocks: int = 0  # conv blocks before the dense layers; 0 = a dense network
+    filters: int | tuple[int, ...] = 16  # n_C of every block, or one per block
+    kernel: int = 3  # f: filters are f x f x n_C_prev
+    stride: int = 1  # s: conv stride
+    padding: str = "same"  # same: output ceil(n / s) (total padding f - 1) | valid: p = 0
+    pool: str = "max"  # max | avg | none: pooling after each block's activation
+    pool_size: int = 2  # pooling window and stride (remainder rows/columns dropped)
 
     def __post_init__(self) -> None:
         _normalize(self)
@@ -67,6 +77,13 @@ class TrainConfig:
         _check_int("patience", self.patience, minimum=0)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_int("seed", self.seed, minimum=0)
+        _check_int("conv_blocks", self.conv_blocks, minimum=0)
+        _check_filters(self)
+        _check_int("kernel", self.kernel, minimum=1)
+        _check_int("stride", self.stride, minimum=1)
+        _check_choice("padding", self.padding, PADDINGS)
+        _check_choice("pool", self.pool, POOLS)
+        _check_int("pool_size", self.pool_size, minimum=1)
 
     @property
     def hidden_units(self) -> tuple[int, ...]:
@@ -74,6 +91,13 @@ class TrainConfig:
         if isinstance(self.units, int):
             return (self.units,) * self.layers
         return tuple(self.units)
+
+    @property
+    def conv_filters(self) -> tuple[int, ...]:
+        """n_C of each conv block, one entry per block."""
+        if isinstance(self.filters, int):
+            return (self.filters,) * self.conv_blocks
+        return tuple(self.filters)
 
     @property
     def dropout_rates(self) -> tuple[float, ...]:
@@ -181,6 +205,18 @@ def _check_units(config: TrainConfig) -> None:
         _fail("units", "an integer >= 1 or a list of them, one per hidden layer", units)
     if len(units) != config.layers:
         _fail("units", f"{config.layers} entries (one per hidden layer)", units)
+
+
+def _check_filters(config: TrainConfig) -> None:
+    filters = config.filters
+    if _is_int(filters):
+        if filters < 1:
+            _fail("filters", "an integer >= 1 or one per conv block", filters)
+        return
+    if not isinstance(filters, tuple) or not all(_is_int(n) and n >= 1 for n in filters):
+        _fail("filters", "an integer >= 1 or a list of them, one per conv block", filters)
+    if len(filters) != config.conv_blocks:
+        _fail("filters", f"{config.conv_blocks} entries (one per conv block)", filters)
 
 
 def _check_dropout(config: TrainConfig) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._config import TrainConfig
+from ._conv_shapes import ImageShape
 from ._init import is_trainable
 from ._propagation import Masks, NetSpec, backward_propagation, compute_cost, forward_propagation
 
@@ -15,9 +16,10 @@ def cost_at(
     X: np.ndarray,
     y: np.ndarray,
     masks: Masks | None = None,
+    image_shape: ImageShape | None = None,
 ) -> float:
     """J(params): training-mode cost (batch statistics, the given dropout masks, L2 term)."""
-    spec = NetSpec.from_config(config)
+    spec = NetSpec.from_config(config, image_shape)
     ZL, _ = forward_propagation(X, params, spec, masks=masks)
     return compute_cost(ZL, y, params, spec)
 
@@ -28,9 +30,10 @@ def backprop_gradients(
     X: np.ndarray,
     y: np.ndarray,
     masks: Masks | None = None,
+    image_shape: ImageShape | None = None,
 ) -> dict[str, np.ndarray]:
     """dJ/dtheta for every trainable parameter, by backpropagation."""
-    spec = NetSpec.from_config(config)
+    spec = NetSpec.from_config(config, image_shape)
     ZL, caches = forward_propagation(X, params, spec, masks=masks)
     return backward_propagation(ZL, y, params, caches, spec)
 
@@ -43,6 +46,7 @@ def numerical_gradients(
     masks: Masks | None = None,
     *,
     epsilon: float = 1e-7,
+    image_shape: ImageShape | None = None,
 ) -> dict[str, np.ndarray]:
     """(J(theta + eps) - J(theta - eps)) / (2 eps), one entry at a time."""
     grads = {}
@@ -53,9 +57,9 @@ def numerical_gradients(
         for i in np.ndindex(theta.shape):
             saved = theta[i]
             theta[i] = saved + epsilon
-            plus = cost_at(config, params, X, y, masks)
+            plus = cost_at(config, params, X, y, masks, image_shape)
             theta[i] = saved - epsilon
-            minus = cost_at(config, params, X, y, masks)
+            minus = cost_at(config, params, X, y, masks, image_shape)
             theta[i] = saved
             g[i] = (plus - minus) / (2.0 * epsilon)
         grads[name] = g
@@ -76,18 +80,22 @@ def gradient_check(
     *,
     masks: Masks | None = None,
     epsilon: float = 1e-7,
+    image_shape: ImageShape | None = None,
 ) -> float:
     """Relative difference between backprop and central differences over all parameters.
 
     Everything is copied to float64 first. With dropout, pass fixed ``masks`` (hidden layer
     l -> (n_l, m) mask): the cost must be a deterministic function of the parameters.
+    A convolutional config needs ``image_shape`` (n_H, n_W, n_C) of X's columns.
     Below 1e-7 means the gradients agree.
     """
     p64 = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     X64 = np.asarray(X, dtype=np.float64)
     m64 = None if masks is None else {k: np.asarray(v, np.float64) for k, v in masks.items()}
-    analytic = backprop_gradients(config, p64, X64, y, m64)
-    numeric = numerical_gradients(config, p64, X64, y, m64, epsilon=epsilon)
+    analytic = backprop_gradients(config, p64, X64, y, m64, image_shape)
+    numeric = numerical_gradients(
+        config, p64, X64, y, m64, epsilon=epsilon, image_shape=image_shape
+    )
     names = sorted(analytic)
     return relative_difference(
         np.concatenate([analytic[k].ravel() for k in names]),

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ._config import TrainConfig
+from ._conv_net import eval_chunk, initialize_conv_parameters
+from ._conv_shapes import ImageShape, check_image_shape, conv_blocks, flat_size
 from ._errors import TrainerInputError
 from ._init import initialize_parameters, is_trainable
 from ._losses import output_labels, output_loss, output_proba
@@ -21,36 +23,51 @@ EVAL_CHUNK = 512  # samples per forward pass at evaluation: activations stay in 
 
 
 class Network:
-    """Parameters ("W1", "b1", ..., "gamma1", "beta1", running "mu1", "var1") and their config.
+    """Parameters and their config: conv filters "Wc1", "bc1", ... (conv block k: Wc{k}
+    (f, f, n_C_prev, n_C), bc{k} (1, 1, 1, n_C)), then the dense "W1", "b1", ..., "gamma1",
+    "beta1", running "mu1", "var1".
 
-    Prediction and evaluation never use dropout and use batch norm's running statistics.
+    ``image_shape`` (n_H, n_W, n_C) says how a column of X (n_x, m) is an image (C order);
+    a network with conv blocks needs it. Prediction and evaluation never use dropout and use
+    batch norm's running statistics.
     """
 
     def __init__(
-        self, config: TrainConfig, params: dict[str, np.ndarray], n_x: int, n_classes: int
+        self,
+        config: TrainConfig,
+        params: dict[str, np.ndarray],
+        n_x: int,
+        n_classes: int,
+        image_shape: ImageShape | None = None,
     ) -> None:
         self.config = config
         self.params = params
         self.n_x = n_x
         self.n_classes = n_classes
-        self.spec = NetSpec.from_config(config)
+        self.image_shape = None if image_shape is None else check_image_shape(image_shape, n_x)
+        self.spec = NetSpec.from_config(config, self.image_shape)
         self.dtype = np.dtype(config.dtype)
+        self.eval_chunk = eval_chunk(self.spec.conv, self.dtype.itemsize, EVAL_CHUNK)
 
     @classmethod
     def initialize(
-        cls, config: TrainConfig, n_x: int, n_classes: int, rng: np.random.Generator
+        cls,
+        config: TrainConfig,
+        n_x: int,
+        n_classes: int,
+        rng: np.random.Generator,
+        *,
+        image_shape: ImageShape | None = None,
     ) -> Network:
-        """A fresh network with randomly initialised weights (see ``_init``)."""
-        params = initialize_parameters(
-            config.layer_dims(n_x, n_classes),
-            activation=config.activation,
-            init=config.init,
-            init_scale=config.init_scale,
-            batch_norm=config.batch_norm,
-            rng=rng,
-            dtype=np.dtype(config.dtype),
-        )
-        return cls(config, params, n_x, n_classes)
+        """A fresh network with randomly initialised weights (see ``_init``, ``_conv_net``).
+
+        Raises TrainerInputError (field conv_blocks) when config has conv blocks and there is
+        no image shape, or the blocks do not fit the image.
+        """
+        if image_shape is not None:
+            image_shape = check_image_shape(image_shape, n_x)
+        params = _initial_params(config, n_x, n_classes, rng, image_shape)
+        return cls(config, params, n_x, n_classes, image_shape)
 
     @property
     def n_params(self) -> int:
@@ -58,14 +75,14 @@ class Network:
         return sum(v.size for k, v in self.params.items() if is_trainable(k))
 
     def logits(self, X: np.ndarray) -> np.ndarray:
-        """Z_L (C, m) for X (n_x, m), computed in chunks of EVAL_CHUNK samples."""
+        """Z_L (C, m) for X (n_x, m), computed in chunks of EVAL_CHUNK samples (fewer for a
+        convolutional network whose im2col buffers would be large, see ``eval_chunk``)."""
         X = self._check_X(X)
-        m = X.shape[1]
-        if m <= EVAL_CHUNK:
+        m, chunk = X.shape[1], self.eval_chunk
+        if m <= chunk:
             return predict_logits(X, self.params, self.spec)
         parts = [
-            predict_logits(X[:, i : i + EVAL_CHUNK], self.params, self.spec)
-            for i in range(0, m, EVAL_CHUNK)
+            predict_logits(X[:, i : i + chunk], self.params, self.spec) for i in range(0, m, chunk)
         ]
         return np.concatenate(parts, axis=1)
 
@@ -87,9 +104,8 @@ class Network:
         return loss, accuracy
 
     def copy(self) -> Network:
-        return Network(
-            self.config, {k: v.copy() for k, v in self.params.items()}, self.n_x, self.n_classes
-        )
+        params = {k: v.copy() for k, v in self.params.items()}
+        return Network(self.config, params, self.n_x, self.n_classes, self.image_shape)
 
     # --- persistence: .npz with the arrays and a JSON string (never pickle) ---
 
@@ -100,6 +116,8 @@ class Network:
             "n_x": self.n_x,
             "n_classes": self.n_classes,
         }
+        if self.image_shape is not None:
+            meta["image_shape"] = list(self.image_shape)
         buf = io.BytesIO()
         np.savez(buf, __meta__=np.array([json.dumps(meta)]), **self.params)
         return buf.getvalue()
@@ -133,19 +151,15 @@ class Network:
                 raise ValueError(f"format {meta.get('format')!r}")
             config = TrainConfig.from_dict(meta["config"])
             n_x, n_classes = int(meta["n_x"]), int(meta["n_classes"])
+            image_shape = meta.get("image_shape")  # absent in files of dense networks
+            if image_shape is not None:
+                image_shape = check_image_shape(image_shape, n_x)
+            conv_blocks(config, image_shape)  # conv blocks need an image shape that fits
         except (TypeError, ValueError, KeyError, IndexError) as e:
             raise TrainerInputError(
                 f"{source}: expected an hpsearch network .npz with a {FORMAT} header ({e})"
             ) from e
-        expected = initialize_parameters(
-            config.layer_dims(n_x, n_classes),
-            activation=config.activation,
-            init=config.init,
-            init_scale=config.init_scale,
-            batch_norm=config.batch_norm,
-            rng=np.random.default_rng(0),
-            dtype=np.dtype(config.dtype),
-        )
+        expected = _initial_params(config, n_x, n_classes, np.random.default_rng(0), image_shape)
         for name, like in expected.items():
             got = arrays.get(name)
             if got is None or got.shape != like.shape:
@@ -154,7 +168,7 @@ class Network:
                     f"{source}: parameter {name} expected shape {like.shape}, got {shape}"
                 )
         params = {k: arrays[k].astype(config.dtype, copy=False) for k in expected}
-        return cls(config, params, n_x, n_classes)
+        return cls(config, params, n_x, n_classes, image_shape)
 
     def _check_X(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
@@ -163,3 +177,28 @@ class Network:
                 f"X: expected shape ({self.n_x}, m) (features x samples), got {X.shape}"
             )
         return X if X.dtype == self.dtype else X.astype(self.dtype)
+
+
+def _initial_params(
+    config: TrainConfig,
+    n_x: int,
+    n_classes: int,
+    rng: np.random.Generator,
+    image_shape: ImageShape | None,
+) -> dict[str, np.ndarray]:
+    """Conv filters (if any) first, then the dense layers on the flattened conv output."""
+    dtype = np.dtype(config.dtype)
+    common = {"activation": config.activation, "init": config.init, "init_scale": config.init_scale}
+    params = {}
+    blocks = conv_blocks(config, image_shape)
+    if blocks:
+        params.update(
+            initialize_conv_parameters(
+                blocks, **common, batch_norm=config.batch_norm, rng=rng, dtype=dtype
+            )
+        )
+    dims = config.layer_dims(flat_size(config, n_x, image_shape), n_classes)
+    params.update(
+        initialize_parameters(dims, **common, batch_norm=config.batch_norm, rng=rng, dtype=dtype)
+    )
+    return params

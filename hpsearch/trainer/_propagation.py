@@ -1,8 +1,10 @@
 """Forward and backward propagation through the whole L-layer network, side by side.
 
-Layers 1..L-1 are hidden: linear -> [batch norm] -> activation -> [dropout]. Layer L is linear
-and gives the logits Z_L; the loss works from them (see ``_losses``). Gradients are keyed by
-the parameter name they belong to (grads["W1"] is dJ/dW1).
+A convolutional network first runs its conv blocks (``_conv_net``) and feeds their flattened
+output to layer 1. Layers 1..L-1 are hidden: linear -> [batch norm] -> activation -> [dropout].
+Layer L is linear and gives the logits Z_L; the loss works from them (see ``_losses``).
+Gradients are keyed by the parameter name they belong to (grads["W1"] is dJ/dW1, grads["Wc1"]
+is dJ/dWc1 of conv block 1).
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ import numpy as np
 
 from ._activations import Activation, get_activation
 from ._config import TrainConfig
+from ._conv_net import (
+    BlockCache,
+    conv_front_backward,
+    conv_front_forward,
+    conv_l2_sum,
+    flat_input_gradient,
+)
+from ._conv_shapes import ConvBlock, ImageShape, conv_blocks
 from ._init import is_trainable
 from ._layers import (
     BatchNormCache,
@@ -40,15 +50,17 @@ class NetSpec:
     batch_norm: bool
     dropout: tuple[float, ...]  # drop probability of hidden layers 1..L-1
     lambd: float  # L2 strength
+    conv: tuple[ConvBlock, ...] = ()  # conv blocks before layer 1; () = a dense network
 
     @classmethod
-    def from_config(cls, config: TrainConfig) -> NetSpec:
+    def from_config(cls, config: TrainConfig, image_shape: ImageShape | None = None) -> NetSpec:
         return cls(
             n_layers=config.layers + 1,
             activation=get_activation(config.activation, leaky_slope=config.leaky_slope),
             batch_norm=config.batch_norm,
             dropout=config.dropout_rates,
             lambd=config.lambd,
+            conv=conv_blocks(config, image_shape),
         )
 
 
@@ -63,6 +75,12 @@ class LayerCache(NamedTuple):
 
 
 Masks = dict[int, np.ndarray]  # hidden layer l -> fixed dropout mask (gradient checks)
+
+
+class Caches(list[LayerCache]):
+    """One LayerCache per dense layer (the output layer's last), plus the conv blocks' caches."""
+
+    conv: list[BlockCache] | None = None
 
 
 class Workspace:
@@ -137,6 +155,8 @@ def hidden_backward(
         dZ, cache.A_prev, W, grads[f"W{l}"], grads.get(f"b{l}"), need_dA_prev=l > 1, out=out
     )
     l2_backward(grads[f"W{l}"], W, spec.lambd, m)
+    if l == 1 and spec.conv:  # the conv front needs the gradient of its flattened output
+        dA_prev = flat_input_gradient(dZ, W, ws)  # (n_flat, m)
     return dA_prev
 
 
@@ -148,14 +168,16 @@ def forward_propagation(
     rng: np.random.Generator | None = None,
     masks: Masks | None = None,
     ws: Workspace | None = None,
-) -> tuple[np.ndarray, list[LayerCache]]:
+) -> tuple[np.ndarray, Caches]:
     """Training mode: batch statistics, dropout. Returns Z_L (C, m) and one cache per hidden layer.
 
     Dropout masks come from ``masks`` when given (fixed masks for gradient checks), else are
     drawn from ``rng``. With a workspace, the outputs are its arrays (valid until the next step).
     """
+    caches = Caches()
     A = X  # (n_x, m)
-    caches = []
+    if spec.conv:
+        A, caches.conv = conv_front_forward(X, params, spec, ws)  # (n_flat, m)
     for l in range(1, spec.n_layers):
         drop = spec.dropout[l - 1]
         if masks is not None and l in masks:
@@ -179,7 +201,7 @@ def backward_propagation(
     ZL: np.ndarray,
     y: np.ndarray,
     params: dict[str, np.ndarray],
-    caches: list[LayerCache],
+    caches: Caches,
     spec: NetSpec,
     grads: dict[str, np.ndarray] | None = None,
     ws: Workspace | None = None,
@@ -200,8 +222,13 @@ def backward_propagation(
         dZ, caches[-1].A_prev, W, grads[f"W{L}"], grads[f"b{L}"], need_dA_prev=L > 1, out=out
     )
     l2_backward(grads[f"W{L}"], W, spec.lambd, m)
+    if L == 1 and spec.conv:
+        dA = flat_input_gradient(dZ, W, ws)  # (n_flat, m)
     for l in range(L - 1, 0, -1):
         dA = hidden_backward(dA, caches[l - 1], params, grads, l, spec, m, ws)
+    if spec.conv:
+        assert caches.conv is not None
+        conv_front_backward(dA, caches.conv, params, grads, spec, ws)
     return grads
 
 
@@ -209,12 +236,17 @@ def compute_cost(
     ZL: np.ndarray, y: np.ndarray, params: dict[str, np.ndarray], spec: NetSpec
 ) -> float:
     """Cross-entropy of the logits plus the L2 term: the objective the gradients belong to."""
-    return output_loss(ZL, y) + l2_cost(params, spec.n_layers, spec.lambd, ZL.shape[1])
+    cost = output_loss(ZL, y) + l2_cost(params, spec.n_layers, spec.lambd, ZL.shape[1])
+    if spec.conv and spec.lambd != 0.0:
+        cost += spec.lambd / (2.0 * ZL.shape[1]) * conv_l2_sum(params, spec.conv)
+    return cost
 
 
 def predict_logits(X: np.ndarray, params: dict[str, np.ndarray], spec: NetSpec) -> np.ndarray:
     """Evaluation mode: running batch-norm statistics, no dropout. Returns Z_L (C, m)."""
     A = X  # (n_x, m)
+    if spec.conv:
+        A, _ = conv_front_forward(X, params, spec, training=False)  # (n_flat, m)
     for l in range(1, spec.n_layers):
         if spec.batch_norm:
             Z = linear_forward(A, params[f"W{l}"], None)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ._config import TrainConfig
+from ._conv_net import update_conv_running_stats
 from ._diagnosis import BiasVariance, bias_variance
 from ._errors import DivergedError, TrainerInputError
 from ._flat import flatten_into_views
@@ -131,6 +132,8 @@ class MiniBatchTrainer:
         if self.spec.batch_norm:
             for l, cache in enumerate(caches[:-1], start=1):
                 update_running_stats(self.params[f"mu{l}"], self.params[f"var{l}"], cache.bn)
+            if caches.conv:
+                update_conv_running_stats(self.params, caches.conv)
         self.optimizer.update_flat(self.flat_params, self.flat_grads, learning_rate, self.layout)
 
     def run_epoch(
@@ -166,7 +169,8 @@ def train(
     """Train a network on data.X_train/y_train, evaluating on data.X_dev/y_dev every epoch.
 
     ``data`` needs only X_train, y_train, X_dev, y_dev ((n_x, m) floats, (m,) int labels) and
-    n_classes. on_epoch(metrics) returning True stops training (stopped == "callback").
+    n_classes; a convolutional config (conv_blocks > 0) also needs data.image_shape.
+    on_epoch(metrics) returning True stops training (stopped == "callback").
     With patience > 0, training stops after ``patience`` epochs without a lower dev loss and
     the returned network holds the parameters of the best epoch (restored); with patience = 0
     it holds the last epoch's. Raises DivergedError when the cost becomes NaN/inf.
@@ -194,7 +198,9 @@ def iter_train(config: TrainConfig, data: Any) -> Generator[EpochMetrics, bool |
     X_train, y_train, X_dev, y_dev, n_classes = _check_data(data, np.dtype(config.dtype))
     n_x = X_train.shape[0]
     init_rng, shuffle_rng, dropout_rng = np.random.default_rng(config.seed).spawn(3)
-    network = Network.initialize(config, n_x, n_classes, init_rng)
+    # (n_H, n_W, n_C) of image datasets: each column of X is an image in C order
+    image_shape = getattr(data, "image_shape", None)
+    network = Network.initialize(config, n_x, n_classes, init_rng, image_shape=image_shape)
     trainer = MiniBatchTrainer(network, dropout_rng=dropout_rng)
     full_batch = config.batch_size == 0 or config.batch_size >= X_train.shape[1]
     # (m, n_x): rows are gathered per mini-batch (see MiniBatchTrainer); no copy for full batch

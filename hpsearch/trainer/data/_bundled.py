@@ -91,6 +91,7 @@ def shipped(name: str) -> RawData:
         names=names,
         source=str(path),
         feature_names=SHIPPED_FEATURES[name] if len(SHIPPED_FEATURES[name]) == len(X) else None,
+        image_shape=(8, 8, 1) if name == "digits" else None,  # pixel_r_c, row by row
     )
 
 

@@ -20,6 +20,8 @@ import numpy as np
 
 from hpsearch.trainer._errors import DatasetError
 
+from ._dataset import image_shape_of
+
 # Header names taken as the label column when none is named, first match wins (case-insensitive).
 LABEL_COLUMNS = ("label", "target", "y", "class")
 
@@ -36,6 +38,8 @@ class Samples:
     # the names of X's rows, in order (a CSV's header); None when the file has none (a .npz, a
     # CSV without a header row): its columns are taken by position
     feature_names: tuple[str, ...] | None = None
+    # (h, w, c) when a .npz holds images, X of shape (m, h, w) or (m, h, w, c); else None
+    image_shape: tuple[int, int, int] | None = None
 
     def __iter__(self) -> Iterator[np.ndarray | None]:
         return iter((self.X, self.labels))
@@ -84,7 +88,9 @@ def read_npz(
     Files usually store rows as samples, so ``X`` of shape (m, n_x) is transposed to (n_x, m);
     ``X`` already (n_x, m) is accepted when only its second axis matches ``len(y)`` (or, without
     ``y``, when only its first axis matches ``n_features``). Extra axes (images, (m, 28, 28)) are
-    flattened. ``y`` may be (m,), (1, m) or (m, 1). ``n_features``, when given, is checked.
+    flattened in C order, and the image's shape is kept as ``Samples.image_shape``: (m, h, w)
+    -> (h, w, 1), (m, h, w, c) -> (h, w, c). ``y`` may be (m,), (1, m) or (m, 1).
+    ``n_features``, when given, is checked.
 
     Raises:
         DatasetError: unreadable archive, missing array, no samples, X not real numbers (complex,
@@ -110,6 +116,7 @@ def read_npz(
     if X.size == 0:
         raise DatasetError(f"{path}: empty (X of shape {X.shape} holds no samples)")
     _check_finite_labels(path, y)
+    stored = X  # samples on the first axis when it has 3 or 4 axes (images)
     X = _npz_columns(path, X, y) if y is not None else _npz_columns_unlabelled(X, n_features)
     if X.shape[1] == 0:
         raise DatasetError(f"{path}: empty ({'y' if y is not None else 'X'} has no samples)")
@@ -123,7 +130,10 @@ def read_npz(
         )
     if X.dtype == np.bool_:
         X = X.astype(np.uint8)
-    return Samples(X=X, labels=None if y is None else y.ravel())
+    shape = image_shape_of(stored)
+    if shape is not None and shape[0] * shape[1] * shape[2] != X.shape[0]:
+        shape = None  # the samples were not on the first axis
+    return Samples(X=X, labels=None if y is None else y.ravel(), image_shape=shape)
 
 
 def _check_finite_labels(path: Path, y: np.ndarray | None) -> None:

