@@ -1,18 +1,24 @@
 """The driver's study side at scale: trials per second it sustains, asking in the loop or ahead.
 
     python benchmarks/driver_scale.py [--history 10000] [--slots 128] [--trial-s 10] [--duration 30]
+        [--only loop|ahead] [--pruner both|fast|optuna]
 
 A simulated cluster without Ray: ``slots`` trials in flight, each a fixed wall time; every one
 that ends is reported (5 epochs, median pruner), told and replaced by a new ask, as the driver
 loop does. Prints, for asking in the loop and asking ahead in a sampler process: the first
 wave's time, the trials per second sustained after it against the rate the slots need, how
-full the slots stayed and the loop's own CPU per trial. (Ray's and the database's cost per
-trial come on top: `search_overhead.py`'s scale run.)
+full the slots stayed (the share of slot-seconds in the window with a trial running: a trial
+that ended and waits for the loop counts as an empty slot), the loop's own CPU per trial and
+the time per report (report + should_prune). With ``--pruner both`` (the default) each mode
+runs with Optuna's MedianPruner first (the baseline), then with hpsearch's incremental one
+(``_fast_pruner``: the same decisions). (Ray's and the
+database's cost per trial come on top: `search_overhead.py`'s scale run.)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -46,17 +52,26 @@ def synthetic_history(n: int, *, epochs: int = 0, seed: int = 0) -> list:
 
 
 def driver_scale(
-    history: int, slots: int, trial_s: float, duration: float, *, ahead: bool, epochs: int = 5
+    history: int,
+    slots: int,
+    trial_s: float,
+    duration: float,
+    *,
+    ahead: bool,
+    fast: bool = True,
+    epochs: int = 5,
 ) -> dict:
     """The driver's study side under a simulated cluster: ``slots`` trials in flight, each
     ``trial_s`` seconds of wall time, after ``history`` earlier trials (TPE + median pruner,
     ``epochs`` reports per trial). Every ended trial is reported, told and replaced by a new ask,
     as the driver loop does; Ray and the database are left out (their cost per trial is the
     scale run's "driver CPU"). Returns the trials per second sustained and how full the slots
-    stayed after the first wave (``ahead``: sampling in a separate process past 1,000 trials)."""
+    stayed after the first wave (``ahead``: sampling in a separate process past 1,000 trials;
+    ``fast``: the incremental median pruner, else Optuna's)."""
     import heapq
 
     import hpsearch.searcher._ask_ahead as ask_ahead
+    import hpsearch.searcher._fast_pruner as fast_pruner
     from hpsearch.searcher import parse_config
     from hpsearch.searcher._study import StudySide
     from hpsearch.storage import TrialOutcome, TrialState
@@ -82,7 +97,9 @@ def driver_scale(
             },
         }
     )
+    fast_pruner.ENABLED = fast
     side = StudySide(config)
+    fast_pruner.ENABLED = True
     side.study.add_trials(synthetic_history(history, epochs=epochs))
     rng = np.random.default_rng(1)  # the simulated trials' epoch values
     side.next_number = history
@@ -96,6 +113,7 @@ def driver_scale(
             heapq.heappush(running, (time.perf_counter() + trial_s, a.number, a))
         filled = time.perf_counter()
         window0, idle, told, cpu0 = filled + trial_s, 0.0, 0, time.process_time()
+        reports, report_s = 0, 0.0
         while time.perf_counter() < window0 + duration:
             end, _, a = running[0]
             now = time.perf_counter()
@@ -107,17 +125,26 @@ def driver_scale(
             for e in range(1, epochs + 1):
                 value = float(rng.uniform())
                 metrics = EpochMetrics(e, 1.0, value, 1.0, value, 0.1, 0.1 * e)
-                if side.report(a.otrial, metrics, seen):
+                r0 = time.perf_counter()
+                prune = side.report(a.otrial, metrics, seen)
+                reports, report_s = reports + 1, report_s + time.perf_counter() - r0
+                if prune:
                     break
-            outcome = TrialOutcome(state=TrialState.COMPLETE, values=(value,), dev_loss=1.0)
+            if prune:
+                outcome = TrialOutcome(state=TrialState.PRUNED, values=(), dev_loss=1.0)
+            else:
+                outcome = TrialOutcome(state=TrialState.COMPLETE, values=(value,), dev_loss=1.0)
             side.tell(a.otrial, a.number, outcome)
             nxt = side.ask()
             launched = time.perf_counter()
-            if end >= window0:
+            if launched > window0:  # counted: the trials relaunched inside the window
                 told += 1
-                idle += launched - end  # the slot stood empty from the end to the launch
+                idle += launched - max(end, window0)  # the slot stood empty until the launch
             heapq.heappush(running, (launched + trial_s, nxt.number, nxt))
-        cpu, span = time.process_time() - cpu0, time.perf_counter() - window0
+        stop = time.perf_counter()
+        cpu, span = time.process_time() - cpu0, stop - window0
+        # slots whose trial has ended but that the loop has not reached yet stand empty too
+        idle += sum(stop - max(end, window0) for end, _, _ in running if end < stop)
     finally:
         ask_ahead.AHEAD_FROM = saved
         side.close()
@@ -128,6 +155,7 @@ def driver_scale(
         "full": 1.0 - idle / (slots * span),
         "driver_cpu_ms": cpu / max(told, 1) * 1e3,
         "told": told,
+        "report_ms": report_s / max(reports, 1) * 1e3,
     }
 
 
@@ -138,19 +166,32 @@ def main() -> int:
     parser.add_argument("--trial-s", type=float, default=10.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--only", choices=("loop", "ahead"))
+    parser.add_argument(
+        "--pruner",
+        choices=("both", "fast", "optuna"),
+        default="both",
+        help="Optuna's MedianPruner (the baseline), hpsearch's incremental one, or both in turn",
+    )
     args = parser.parse_args()
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} (shared machine)")
+    pruners = {"both": (False, True), "fast": (True,), "optuna": (False,)}[args.pruner]
     for ahead in (False, True):
         if args.only and args.only != ("ahead" if ahead else "loop"):
             continue
-        r = driver_scale(args.history, args.slots, args.trial_s, args.duration, ahead=ahead)
-        how = "asking ahead in a sampler process" if ahead else "asking in the loop"
-        print(
-            f"{args.history} earlier trials, {args.slots} x {args.trial_s:g} s trials, {how}: "
-            f"first wave {r['first_wave_s']:.1f} s; then {r['rate']:.2f} trials/s "
-            f"(needed {r['needed']:.1f}), slots {r['full']:.0%} full, loop CPU "
-            f"{r['driver_cpu_ms']:.1f} ms per trial ({r['told']} trials)",
-            flush=True,
-        )
+        for fast in pruners:
+            r = driver_scale(
+                args.history, args.slots, args.trial_s, args.duration, ahead=ahead, fast=fast
+            )
+            how = "asking ahead in a sampler process" if ahead else "asking in the loop"
+            which = "incremental median pruner" if fast else "Optuna's MedianPruner"
+            print(
+                f"{args.history} earlier trials, {args.slots} x {args.trial_s:g} s trials, {how},"
+                f" {which}: first wave {r['first_wave_s']:.1f} s; then {r['rate']:.2f} trials/s "
+                f"(needed {r['needed']:.1f}), slots {r['full']:.1%} full, loop CPU "
+                f"{r['driver_cpu_ms']:.1f} ms per trial, report+should_prune "
+                f"{r['report_ms']:.3f} ms ({r['told']} trials)",
+                flush=True,
+            )
     return 0
 
 

@@ -7,6 +7,9 @@ Trains on 60,000 x 784 random inputs and prints, all measured in this run:
     "from C-order X" passes a C-contiguous (n_x, m) instead, which costs one transposing copy
     of the training set per train() call;
   - train() end to end throughput / steps-only throughput;                 target >= 0.85
+  - the share of the steps' time the Adam update alone takes (10 passes over the flat
+    parameter buffer; see hpsearch/trainer/_optimizers.py), and what is left besides the
+    matrix products and Adam (batch gathering, element-wise steps, Python, colder caches);
   - the ratio to NumPy's own time for the same matrix products (the 3 forward GEMMs and the
     5 backward ones -- no gradient for the inputs -- on the same batch layout): the limit for
     a NumPy trainer;                                        target >= 0.65 (SkylakeX kernel)
@@ -138,6 +141,29 @@ def matmul_limit(epochs: int) -> Callable[[], Times]:
     return run
 
 
+def adam_alone(epochs: int) -> Callable[[], Times]:
+    """The trainer's Adam update alone, on flat buffers the size of the network's parameters,
+    once per step (the gradient buffer is refilled before each update, outside the clock)."""
+    cfg = config()
+    net = Network.initialize(cfg, N_X, N_CLASSES, np.random.default_rng(0))
+    trainer = MiniBatchTrainer(net, dropout_rng=np.random.default_rng(1))
+    P, G = trainer.flat_params, trainer.flat_grads
+    grad = np.random.default_rng(3).standard_normal(G.size, dtype=np.float32) * 1e-2
+    steps = epochs * -(-M // BATCH)
+
+    def run() -> Times:
+        wall = cpu = 0.0
+        for _ in range(steps):
+            np.copyto(G, grad)
+            t0 = now()
+            trainer.optimizer.update_flat(P, G, 1e-3, trainer.layout)
+            w, c = elapsed(t0)
+            wall, cpu = wall + w, cpu + c
+        return wall, cpu
+
+    return run
+
+
 def pytorch(X_rows: np.ndarray, y: np.ndarray, epochs: int) -> Callable[[], Times] | None:
     try:
         import torch
@@ -262,6 +288,7 @@ def main() -> None:
         runs: dict[str, Callable[[], Times] | None] = {
             "numpy trainer (steps)": ours(X_rows, y, args.epochs),
             "matmul limit": matmul_limit(args.epochs),
+            "Adam update alone": adam_alone(args.epochs),
             "numpy trainer + dropout 0.2 + L2": ours(
                 X_rows, y, args.epochs, dropout=0.2, lambd=1e-3
             ),
@@ -296,6 +323,9 @@ def main() -> None:
     print(
         f"  matmul limit / trainer time      {best['matmul limit'] / base:6.2f}  (>= 0.65 SkylakeX)"
     )
+    adam = best["Adam update alone"] / base
+    rest = 1.0 - best["matmul limit"] / base - adam
+    print(f"  Adam update / trainer time       {adam:6.2f}  (the rest but matmuls: {rest:.2f})")
     e2e = base / best["numpy trainer train() end to end"]
     print(f"  train() end to end / steps only  {e2e:6.2f}  (>= 0.85, throughput ratio)")
     e2e_c = base / best["train() end to end from C-order X"]

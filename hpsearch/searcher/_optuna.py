@@ -20,6 +20,7 @@ from optuna.trial import TrialState as OptunaState
 
 from hpsearch.searcher._config import ConfigError, SearchConfig
 from hpsearch.searcher._constraints import optuna_constraints
+from hpsearch.searcher._fast_pruner import fast_pruner
 from hpsearch.searcher._space import grid_space, internal_params
 
 CONSTRAINTS_KEY = "constraints"  # Optuna's system attribute (``Trial.set_constraint``)
@@ -139,9 +140,10 @@ def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
     if s.pruner == "percentile" and "percentile" not in options:
         options = {"percentile": 25.0, **options}
     try:
-        return _quietly(factory, **options)
+        pruner = _quietly(factory, **options)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"search.pruner_options: {s.pruner}: {e}") from None
+    return fast_pruner(s.pruner, options) or pruner  # median/percentile: the same decisions
 
 
 def validate_optuna_settings(config: SearchConfig) -> None:

@@ -20,6 +20,7 @@ import optuna
 from hpsearch.searcher._ask_ahead import FINISHED, AskAhead, wanted
 from hpsearch.searcher._config import SearchConfig
 from hpsearch.searcher._constraints import constraint_values, optuna_constraints
+from hpsearch.searcher._fast_pruner import told as fast_pruner_told
 from hpsearch.searcher._messages import TrialDone, TrialEnd
 from hpsearch.searcher._optuna import add_history, new_study, optuna_state, stored_history
 from hpsearch.searcher._seeding import Seeding, pending
@@ -171,8 +172,9 @@ class StudySide:
             # study.optimize; Optuna has stored the trial's state by then (tell's finally).
             if "Study.stop" not in str(e):
                 raise
+        frozen = self.study._storage.get_trial(otrial._trial_id)
+        fast_pruner_told(self.study, frozen)  # a median/percentile pruner's index
         if self._ahead is not None:
-            frozen = self.study._storage.get_trial(otrial._trial_id)
             self._ahead.tell(
                 self._ask_ids.pop(otrial.number, None),
                 frozen.params,

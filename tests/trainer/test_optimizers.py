@@ -91,3 +91,28 @@ def test_learning_rate_decay():
     exp = TrainConfig(learning_rate=0.1, lr_decay="exponential", decay_rate=0.95)
     assert [lr_at(exp, e) for e in range(3)] == pytest.approx([0.1, 0.095, 0.09025])
     assert lr_at(TrainConfig(learning_rate=0.1), 7) == 0.1
+
+
+@pytest.mark.parametrize("name", ["gd", "momentum", "rmsprop", "adam"])
+def test_block_by_block_updates_equal_the_course_and_the_whole_buffer_at_once(name, monkeypatch):
+    """A buffer of several blocks (and a partial one): the course's result to 1e-12, and the
+    same bits as one pass over the whole buffer (the blocking only reorders the work)."""
+    import hpsearch.trainer._optimizers as optimizers
+
+    monkeypatch.setattr(optimizers, "BLOCK", 64)
+    rng = np.random.default_rng(5)
+    params0 = {"W1": rng.standard_normal((13, 17)), "b1": rng.standard_normal((13, 1))}
+    grads = _gradients(rng, params0)  # 234 numbers: 3 full blocks of 64 and one of 42
+    config = TrainConfig(optimizer=name, learning_rate=LR, beta1=BETA1, beta2=BETA2, epsilon=EPS)
+    results = []
+    for block in (64, 10**9):
+        monkeypatch.setattr(optimizers, "BLOCK", block)
+        opt = make_optimizer(config)
+        fused = {k: p.copy() for k, p in params0.items()}
+        for g in grads:
+            opt.update(fused, {k: a.copy() for k, a in g.items()}, LR)
+        results.append(fused)
+    expected, _, _ = _run_course(name, params0, grads)
+    for k in params0:
+        np.testing.assert_allclose(results[0][k], expected[k], rtol=1e-12, atol=0, err_msg=k)
+        assert np.array_equal(results[0][k], results[1][k]), k

@@ -1,0 +1,207 @@
+"""The fast median/percentile pruner decides as Optuna's does, report for report."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import optuna
+import pytest
+
+import hpsearch.searcher._fast_pruner as fast
+from hpsearch.searcher import parse_config
+from hpsearch.searcher._config import ConfigError
+from hpsearch.searcher._optuna import make_pruner
+from hpsearch.searcher._study import StudySide
+from hpsearch.storage import TrialOutcome, TrialState
+from hpsearch.trainer import EpochMetrics
+
+State = optuna.trial.TrialState
+DIST = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+# few distinct values, so ties, NaN and infinities come up often
+POOL = [0.1, 0.2, 0.2, 0.3, 0.5, 0.7, 0.9, math.nan, math.inf, -math.inf]
+
+
+def _value(rng: np.random.Generator) -> float:
+    return float(rng.choice(POOL)) if rng.random() < 0.5 else float(rng.uniform())
+
+
+def _curve(rng: np.random.Generator, steps: int) -> dict[int, float]:
+    """Intermediate values at some steps (gaps included), some NaN or infinite."""
+    return {s: _value(rng) for s in range(steps) if rng.random() < 0.8}
+
+
+def _history(rng: np.random.Generator, n: int) -> list[optuna.trial.FrozenTrial]:
+    """Finished trials already in a study before the first report: completed, pruned, failed."""
+    out = []
+    for _ in range(n):
+        state = State(rng.choice([State.COMPLETE, State.COMPLETE, State.PRUNED, State.FAIL]))
+        out.append(
+            optuna.trial.create_trial(
+                params={"x": float(rng.uniform())},
+                distributions=DIST,
+                state=state,
+                value=float(rng.uniform()) if state == State.COMPLETE else None,
+                intermediate_values=_curve(rng, 8),
+            )
+        )
+    return out
+
+
+def _pruners(
+    rng: np.random.Generator,
+) -> tuple[optuna.pruners.BasePruner, fast.FastPercentilePruner]:
+    """Optuna's pruner and ours with the same random options (median or a percentile)."""
+    options = {
+        "n_startup_trials": int(rng.integers(0, 6)),
+        "n_warmup_steps": int(rng.integers(0, 4)),
+        "interval_steps": int(rng.integers(1, 4)),
+        "n_min_trials": int(rng.integers(1, 8)),
+    }
+    if rng.random() < 0.4:
+        return optuna.pruners.MedianPruner(**options), fast.FastPercentilePruner(50.0, **options)
+    q = float(rng.choice([0.0, 10.0, 25.0, 33.3, 75.0, 100.0, rng.uniform(0, 100)]))
+    return (
+        optuna.pruners.PercentilePruner(q, **options),
+        fast.FastPercentilePruner(q, **options),
+    )
+
+
+def _replay(seed: int) -> tuple[int, int]:
+    """One random run through two studies, Optuna's pruner and ours: the same history, then
+    trials in flight reporting in an interleaved order (skipped steps, NaN, infinities) and
+    ending as complete, pruned or failed. Every decision must agree; returns how many of
+    them were True and False."""
+    rng = np.random.default_rng(seed)
+    direction = str(rng.choice(["minimize", "maximize"]))
+    reference, ours = _pruners(rng)
+    studies = [optuna.create_study(direction=direction, pruner=p) for p in (reference, ours)]
+    history = _history(rng, int(rng.integers(0, 30)))
+    for study in studies:
+        study.add_trials(history)
+    running: list[tuple[list[optuna.Trial], list[int]]] = []  # (trial in each study, next step)
+    decisions = {True: 0, False: 0}
+    for _ in range(400):
+        if len(running) < 6 and (not running or rng.random() < 0.3):
+            running.append(([s.ask() for s in studies], [0]))
+        i = int(rng.integers(len(running)))
+        trials, step = running[i]
+        if rng.random() < 0.8:  # one more report, sometimes a few steps on
+            step[0] += int(rng.choice([0, 1, 1, 2]))
+            value = _value(rng)
+            got = []
+            for t in trials:
+                t.report(value, step[0])
+                got.append(t.should_prune())
+            assert got[0] == got[1], (seed, direction, step[0], value)
+            decisions[got[0]] += 1
+            step[0] += 1
+            if not got[0] and rng.random() > 0.15:
+                continue
+            end = State.PRUNED if got[0] else State(rng.choice([State.COMPLETE, State.FAIL]))
+        else:
+            end = State(rng.choice([State.COMPLETE, State.PRUNED, State.FAIL]))
+        value = [float(rng.uniform())] if end == State.COMPLETE else None
+        for study, t in zip(studies, trials, strict=True):
+            study.tell(t, value, state=end)
+        frozen = studies[1]._storage.get_trial(trials[1]._trial_id)
+        fast.told(studies[1], frozen)
+        running.pop(i)
+    return decisions[True], decisions[False]
+
+
+@pytest.mark.parametrize("seeds", [range(0, 40), range(40, 80)])
+def test_every_decision_is_optunas(seeds):
+    pruned = kept = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's pruner: numpy's all-NaN slice warning
+        for seed in seeds:
+            p, k = _replay(seed)
+            pruned, kept = pruned + p, kept + k
+    assert pruned > 500 and kept > 500  # both answers came up often enough to mean something
+
+
+def test_the_percentile_is_numpys_to_the_last_bit():
+    rng = np.random.default_rng(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3000):
+            values = [_value(rng) for _ in range(int(rng.integers(0, 12)))]
+            q = float(rng.choice([0.0, 25.0, 50.0, 75.0, 100.0, rng.uniform(0, 100)]))
+            want = float(np.nanpercentile(np.array(values, dtype=float), q)) if values else math.nan
+            got = fast.linear_percentile(sorted(v for v in values if not math.isnan(v)), q)
+            assert got == want or (math.isnan(got) and math.isnan(want)), (values, q)
+
+
+def _config(pruner: str, options: dict):
+    return parse_config(
+        {
+            "search": {
+                "name": "fast-pruner",
+                "trials": 100,
+                "sampler": "random",
+                "pruner": pruner,
+                "pruner_options": options,
+                "direction": "maximize",
+                "seed": 3,
+            },
+            "data": {"dataset": "digits"},
+            "train": {"epochs": 4},
+            "space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
+        }
+    )
+
+
+def test_median_and_percentile_are_replaced_and_the_others_are_not(monkeypatch):
+    assert isinstance(make_pruner(_config("median", {})), fast.FastPercentilePruner)
+    p = make_pruner(_config("percentile", {"percentile": 40.0, "n_min_trials": 3}))
+    assert isinstance(p, fast.FastPercentilePruner)
+    assert (p._percentile, p._n_min_trials) == (40.0, 3)
+    assert make_pruner(_config("median", {}))._percentile == 50.0
+    assert isinstance(make_pruner(_config("hyperband", {})), optuna.pruners.HyperbandPruner)
+    monkeypatch.setattr(fast, "ENABLED", False)
+    assert isinstance(make_pruner(_config("median", {})), optuna.pruners.MedianPruner)
+
+
+def test_bad_options_are_still_one_line_about_the_option():
+    with pytest.raises(ConfigError, match=r"search\.pruner_options: percentile: .*Percentile"):
+        make_pruner(_config("percentile", {"percentile": 120.0}))
+    with pytest.raises(ConfigError, match="interval_steps"):
+        make_pruner(_config("median", {"interval_steps": 0}))
+
+
+def _drive(side: StudySide, seed: int) -> list[bool]:
+    """The driver's calls with 3 trials in flight, ending in turn: report each epoch (stop
+    when pruned), tell. Returns every decision."""
+    rng = np.random.default_rng(seed)
+    decisions: list[bool] = []
+    flight = [(side.ask(), {}) for _ in range(3)]
+    for n in range(60):
+        asked, seen = flight.pop(0)
+        pruned = False
+        for e in range(1, 5):
+            v = float(rng.uniform()) if n % 11 else math.nan
+            pruned = side.report(asked.otrial, EpochMetrics(e, 1.0, v, 1.0, v, 0.1, 0.1), seen)
+            decisions.append(pruned)
+            if pruned:
+                break
+        state = TrialState.PRUNED if pruned else TrialState.COMPLETE
+        outcome = TrialOutcome(state=state, values=() if pruned else (v,), dev_loss=1.0)
+        side.tell(asked.otrial, asked.number, outcome)
+        flight.append((side.ask(), {}))
+    return decisions
+
+
+def test_the_driver_s_study_side_decides_the_same_with_either(monkeypatch):
+    config = _config("median", {"n_startup_trials": 3, "n_min_trials": 2})
+    runs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for enabled in (True, False):
+            monkeypatch.setattr(fast, "ENABLED", enabled)
+            side = StudySide(config)
+            runs.append(_drive(side, 5))
+            side.close()
+    assert runs[0] == runs[1]
+    assert any(runs[0]) and not all(runs[0])
