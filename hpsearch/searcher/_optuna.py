@@ -132,8 +132,10 @@ def make_sampler(
         raise ConfigError(f"search.sampler_options: {s.sampler}: {e}") from None
 
 
-def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
-    """The configured Optuna pruner."""
+def make_pruner(config: SearchConfig, *, incremental: bool = False) -> optuna.pruners.BasePruner:
+    """The configured Optuna pruner. ``incremental``: median/percentile as the fast pruner
+    (``_fast_pruner``), for a study whose every tell goes through ``StudySide.tell`` (which
+    shows it each told trial); elsewhere Optuna's own, which reads the study each time."""
     s = config.search
     factory = _PRUNERS[s.pruner]
     options = _checked_options("pruner", s.pruner, factory, s.pruner_options)
@@ -143,6 +145,8 @@ def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
         pruner = _quietly(factory, **options)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"search.pruner_options: {s.pruner}: {e}") from None
+    if not incremental:
+        return pruner
     return fast_pruner(s.pruner, options) or pruner  # median/percentile: the same decisions
 
 
@@ -159,7 +163,7 @@ def new_study(config: SearchConfig, *, stored: int = 0, warm: int = 0) -> optuna
     return optuna.create_study(
         study_name=config.search.name,
         sampler=make_sampler(config, stored=stored, warm=warm),
-        pruner=make_pruner(config),
+        pruner=make_pruner(config, incremental=True),  # StudySide tells it every trial
         directions=directions,
     )
 

@@ -39,6 +39,14 @@ from tests.faults.test_faults import (
 )
 
 
+def _break_median_pruners(monkeypatch, prune) -> None:
+    """Make the median pruner raise: Optuna's and the driver's incremental one (_fast_pruner)."""
+    from hpsearch.searcher._fast_pruner import FastPercentilePruner
+
+    monkeypatch.setattr(optuna.pruners.MedianPruner, "prune", prune)
+    monkeypatch.setattr(FastPercentilePruner, "prune", prune)
+
+
 def _error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("error:")]
 
@@ -60,7 +68,7 @@ def test_optuna_failure_stops_with_one_line(ray_local, tmp_path, monkeypatch, br
         return original(self, *args, **kwargs)
 
     if broken == "pruner":
-        monkeypatch.setattr(optuna.pruners.MedianPruner, "prune", prune)
+        _break_median_pruners(monkeypatch, prune)
     else:
         monkeypatch.setattr(optuna.samplers.RandomSampler, "sample_independent", sample)
     url = f"sqlite:///{tmp_path / 'r.db'}"
@@ -84,7 +92,7 @@ def test_optuna_failure_on_the_command_line_is_one_line(
     def prune(self, study, trial):
         raise ValueError("the pruner broke")
 
-    monkeypatch.setattr(optuna.pruners.MedianPruner, "prune", prune)
+    _break_median_pruners(monkeypatch, prune)
     from tests.faults.test_faults import BASE
 
     doc = {**BASE, "search": {**BASE["search"], "name": "cli-broken", "pruner": "median"}}

@@ -154,21 +154,29 @@ def _config(pruner: str, options: dict):
 
 
 def test_median_and_percentile_are_replaced_and_the_others_are_not(monkeypatch):
-    assert isinstance(make_pruner(_config("median", {})), fast.FastPercentilePruner)
-    p = make_pruner(_config("percentile", {"percentile": 40.0, "n_min_trials": 3}))
+    assert isinstance(
+        make_pruner(_config("median", {}), incremental=True), fast.FastPercentilePruner
+    )
+    p = make_pruner(
+        _config("percentile", {"percentile": 40.0, "n_min_trials": 3}), incremental=True
+    )
     assert isinstance(p, fast.FastPercentilePruner)
     assert (p._percentile, p._n_min_trials) == (40.0, 3)
-    assert make_pruner(_config("median", {}))._percentile == 50.0
-    assert isinstance(make_pruner(_config("hyperband", {})), optuna.pruners.HyperbandPruner)
+    assert make_pruner(_config("median", {}), incremental=True)._percentile == 50.0
+    assert isinstance(
+        make_pruner(_config("hyperband", {}), incremental=True), optuna.pruners.HyperbandPruner
+    )
     monkeypatch.setattr(fast, "ENABLED", False)
-    assert isinstance(make_pruner(_config("median", {})), optuna.pruners.MedianPruner)
+    assert isinstance(
+        make_pruner(_config("median", {}), incremental=True), optuna.pruners.MedianPruner
+    )
 
 
 def test_bad_options_are_still_one_line_about_the_option():
     with pytest.raises(ConfigError, match=r"search\.pruner_options: percentile: .*Percentile"):
-        make_pruner(_config("percentile", {"percentile": 120.0}))
+        make_pruner(_config("percentile", {"percentile": 120.0}), incremental=True)
     with pytest.raises(ConfigError, match="interval_steps"):
-        make_pruner(_config("median", {"interval_steps": 0}))
+        make_pruner(_config("median", {"interval_steps": 0}), incremental=True)
 
 
 def _drive(side: StudySide, seed: int) -> list[bool]:
