@@ -56,7 +56,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _normalize(self)
         _check_int("layers", self.layers, minimum=0)
-        _check_units(self)
+        _check_per_item("units", self.units, self.layers, "hidden layer")
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_float("leaky_slope", self.leaky_slope, low=0.0, high=1.0, high_open=True)
         _check_choice("init", self.init, INITS)
@@ -78,7 +78,7 @@ class TrainConfig:
         _check_choice("dtype", self.dtype, DTYPES)
         _check_int("seed", self.seed, minimum=0)
         _check_int("conv_blocks", self.conv_blocks, minimum=0)
-        _check_filters(self)
+        _check_per_item("filters", self.filters, self.conv_blocks, "conv block")
         _check_int("kernel", self.kernel, minimum=1)
         _check_int("stride", self.stride, minimum=1)
         _check_choice("padding", self.padding, PADDINGS)
@@ -195,28 +195,16 @@ def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
         _fail(field, "one of " + " | ".join(choices), value)
 
 
-def _check_units(config: TrainConfig) -> None:
-    units = config.units
-    if _is_int(units):
-        if units < 1:
-            _fail("units", "an integer >= 1 or one per hidden layer", units)
+def _check_per_item(field: str, value: object, count: int, item: str) -> None:
+    """``value``: an integer >= 1 for every ``item`` (hidden layer, conv block) or one each."""
+    if _is_int(value):
+        if value < 1:
+            _fail(field, f"an integer >= 1 or one per {item}", value)
         return
-    if not isinstance(units, tuple) or not all(_is_int(u) and u >= 1 for u in units):
-        _fail("units", "an integer >= 1 or a list of them, one per hidden layer", units)
-    if len(units) != config.layers:
-        _fail("units", f"{config.layers} entries (one per hidden layer)", units)
-
-
-def _check_filters(config: TrainConfig) -> None:
-    filters = config.filters
-    if _is_int(filters):
-        if filters < 1:
-            _fail("filters", "an integer >= 1 or one per conv block", filters)
-        return
-    if not isinstance(filters, tuple) or not all(_is_int(n) and n >= 1 for n in filters):
-        _fail("filters", "an integer >= 1 or a list of them, one per conv block", filters)
-    if len(filters) != config.conv_blocks:
-        _fail("filters", f"{config.conv_blocks} entries (one per conv block)", filters)
+    if not isinstance(value, tuple) or not all(_is_int(n) and n >= 1 for n in value):
+        _fail(field, f"an integer >= 1 or a list of them, one per {item}", value)
+    if len(value) != count:
+        _fail(field, f"{count} entries (one per {item})", value)
 
 
 def _check_dropout(config: TrainConfig) -> None:
