@@ -493,7 +493,7 @@ def test_search_survives_a_killed_worker_container(cluster: Cluster) -> None:
                     "retries": 1,
                 },
                 "data": {"dataset": "digits"},
-                "train": {"epochs": 500, "layers": 1, "units": 64, "batch_size": 64},
+                "train": {"epochs": 2000, "layers": 1, "units": 64, "batch_size": 64},
                 "space": {
                     "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}
                 },
@@ -528,17 +528,30 @@ def test_search_survives_a_killed_worker_container(cluster: Cluster) -> None:
         nodes = _nodes(cluster)
         workers = {nodes[n]: n for n in cluster.service("ray-worker")}
 
-        def victim() -> tuple[dict, str] | None:
-            # once both workers finished a trial, one that runs on a worker container
+        def both_workers_done() -> bool:
             trials = _trials_in_head(cluster)
-            done = {t["node_id"] for t in trials if t["state"] == "complete"}
-            for t in trials:
-                if set(workers) <= done and t["state"] == "running" and t["node_id"] in workers:
+            return set(workers) <= {t["node_id"] for t in trials if t["state"] == "complete"}
+
+        _wait("a trial finished on each worker", both_workers_done, 300)
+        users = _users(cluster)  # while trials, the driver and every Ray process run
+
+        # The victim is a trial that started on a worker since the previous poll, so it has
+        # most of its seconds ahead and is still running when the kill lands. (A trial merely
+        # seen running may end between the poll and the kill, its successor not yet placed
+        # there: then nothing is lost and nothing is tested.)
+        seen: set[int] | None = None
+
+        def victim() -> tuple[dict, str] | None:
+            nonlocal seen
+            running = [t for t in _trials_in_head(cluster) if t["state"] == "running"]
+            fresh = [t for t in running if seen is not None and t["number"] not in seen]
+            seen = {t["number"] for t in running}
+            for t in fresh:
+                if t["node_id"] in workers:
                     return t, workers[t["node_id"]]
             return None
 
-        _, container = _wait("a second round of trials on the workers", victim, 300)
-        users = _users(cluster)  # while trials, the driver and every Ray process run
+        _, container = _wait("a trial starting on a worker", victim, 300)
         run(["podman", "kill", container], cluster.env)
         killed_at = time.monotonic()
         job.wait(timeout=600)

@@ -56,17 +56,43 @@ def _own_ray_env(home: Path) -> dict[str, str]:
     return env
 
 
+def _in_session(sid: int) -> set[int]:
+    """Every live process of Unix session ``sid``: the driver starts one (start_new_session)
+    and all of its Ray (GCS, raylet, agents, trial workers) stays in it, even the agents a
+    killed raylet orphans, which the process tree misses once they are re-parented, and the
+    trial workers, which have process groups of their own that ``killpg`` misses."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) == sid and fields[0] != "Z":
+                    found.add(int(entry.name))
+    return found
+
+
 @contextlib.contextmanager
 def _killed_at_exit(proc: subprocess.Popen):
+    """Reap the search's whole Ray session, whatever happened, and check nothing is left: a
+    killed raylet orphans its agents, and orphans left running break the next Ray started on
+    this machine (they were the cause of a flaky failure in a later case)."""
     try:
         yield
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for pid, _ in process_tree(proc.pid):  # Ray's processes left behind, if any
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (left := _in_session(proc.pid)) and time.monotonic() < deadline:
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        names = {}
+        for pid in left:
+            with contextlib.suppress(OSError):
+                names[pid] = Path(f"/proc/{pid}/comm").read_text().strip()
+        assert not names, f"processes of the search's Ray session left running: {names}"
 
 
 def _ray_processes(driver: int) -> dict[int, str]:
