@@ -1,6 +1,7 @@
 """Time to accuracy: hpsearch against Ray Tune, Optuna alone and random search, in one run.
 
-    python benchmarks/search_quality.py [--seeds 5] [--budget 60] [--target 0.97] [--quick]
+    python benchmarks/search_quality.py [--seeds 5] [--budget 60] [--target 0.98] [--quick]
+                                        [--problems digits,fashion]
 
 The same search space (examples/digits_quick.toml's seven settings), the same trainer, the same
 data split and the same epochs run under:
@@ -13,7 +14,8 @@ epochs it ran (pruned trials count with what they reached), dated when the trial
 side by side, over seeds: the wall time to first reach the dev-accuracy target (median, and how
 many seeds reached it within the budget) and the best dev accuracy at the budget (mean, std,
 min..max); and the BLAS kernel. Clocks start when each method is called (start-up included).
-A Fashion-MNIST subsample runs too when /usr/share/datasets/fashion-mnist exists.
+A stratified 6,000-sample Fashion-MNIST subsample (target 0.85) runs too when Debian's
+dataset-fashion-mnist is installed; --problems picks one.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ PRUNER_OPTIONS = {"n_startup_trials": 4, "n_warmup_steps": 4}
 METHODS = ("hpsearch", "ray_tune", "optuna", "random")
 
 
-def make_config(name: str, dataset: str, epochs: int, seed: int, *, sampler: str = "tpe"):
+def make_config(name: str, data: dict, epochs: int, seed: int, *, sampler: str = "tpe"):
     from hpsearch.searcher import parse_config
 
     tpe = sampler == "tpe"
@@ -66,7 +68,7 @@ def make_config(name: str, dataset: str, epochs: int, seed: int, *, sampler: str
                 "objective": "dev_accuracy",
                 "seed": seed,
             },
-            "data": {"dataset": dataset, "split": [0.7, 0.15, 0.15], "normalize": "standard"},
+            "data": {**data, "split": [0.7, 0.15, 0.15], "normalize": "standard"},
             "train": {"epochs": epochs, "activation": "relu", "optimizer": "adam"},
             "space": SPACE,
         }
@@ -288,6 +290,11 @@ def main() -> int:
     )
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--problems",
+        default="digits,fashion",
+        help="digits, fashion (a 6,000-sample Fashion-MNIST subsample, when installed), or both",
+    )
     parser.add_argument("--quick", action="store_true", help="2 seeds, a 20-second budget")
     args = parser.parse_args()
     if args.quick:
@@ -303,9 +310,15 @@ def main() -> int:
 
     print(f"numpy BLAS: {blas_description()}")
     print(f"machine: {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at the start")
-    problems = [("digits", "digits", args.target)]
-    if FASHION.exists():
-        problems.append(("fashion-mnist (subsample)", f"{FASHION}:m=6000", 0.85))
+    wanted = {p for p in args.problems.split(",") if p}
+    if unknown := wanted - {"digits", "fashion"}:
+        parser.error(f"--problems: expected digits and/or fashion, got {', '.join(unknown)}")
+    problems = [("digits", {"dataset": "digits"}, args.target)] if "digits" in wanted else []
+    if "fashion" in wanted and FASHION.exists():
+        fashion = {"dataset": "fashion-mnist", "max_samples": 6000}  # stratified subsample
+        problems.append(("fashion-mnist (6,000 samples)", fashion, 0.85))
+    elif "fashion" in wanted:
+        print(f"fashion: skipped, {FASHION} is missing (apt-get install dataset-fashion-mnist)")
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory() as d:
@@ -317,7 +330,7 @@ def main() -> int:
                 run_hpsearch(make_config("warm", dataset, 2, 0), data, 5.0, tmp)
                 for seed in range(args.seeds):
                     for method in methods:
-                        name = f"{method}-{seed}-{len(runs[method])}-{dataset[:6]}"
+                        name = f"{method}-{seed}-{len(runs[method])}-{dataset['dataset'][:6]}"
                         sampler = "random" if method == "random" else "tpe"
                         config = make_config(name, dataset, args.epochs, seed, sampler=sampler)
                         if method in ("hpsearch", "random"):
