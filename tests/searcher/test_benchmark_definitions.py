@@ -1,0 +1,46 @@
+"""The search definitions the benchmarks build are valid and their data loads.
+
+A benchmark runs for minutes and is never part of the test suite, so a definition it builds
+that the searcher refuses would only show when someone runs it (search_quality.py's Fashion-MNIST
+problem once named its data as a path with ``:m=6000`` and never ran). This loads each one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpsearch.searcher import load_search_data
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module
+
+
+@pytest.mark.parametrize("problem", ["digits", "fashion"])
+def test_search_quality_problems_load(problem: str) -> None:
+    sq = _module("search_quality")
+    title, data, target = sq.PROBLEMS[problem]
+    assert title
+    if problem == "fashion" and not sq.FASHION.exists():
+        pytest.skip(f"{sq.FASHION} is missing (apt-get install dataset-fashion-mnist)")
+    for sampler in ("tpe", "random"):
+        config = sq.make_config(f"check-{problem}", data, 3, 0, sampler=sampler)
+        assert config.search.sampler == sampler
+    loaded = load_search_data(config)
+    n = loaded.X_train.shape[1] + loaded.X_dev.shape[1] + loaded.X_test.shape[1]
+    if "max_samples" in data:
+        assert n == pytest.approx(data["max_samples"], abs=10)
+    assert 0.5 < target < 1.0
