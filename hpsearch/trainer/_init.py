@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -53,6 +54,12 @@ def initialize_parameters(
         else:
             params[f"b{l}"] = np.zeros((n_l, 1), dtype=dtype)
     return params
+
+
+def is_decayed(name: str) -> bool:
+    """Weights (dense ``W{l}``, conv ``Wc{k}``) carry the L2 term; biases and batch norm's
+    gamma and beta do not (see ``_layers.l2_cost`` and ``_conv_net.conv_l2_sum``)."""
+    return re.fullmatch(r"Wc?\d+", name) is not None
 
 
 def is_trainable(name: str) -> bool:

@@ -84,13 +84,21 @@ class _FlatOptimizer:
         layout.unpack(P, {k: params[k] for k in grads})
 
     def update_flat(
-        self, P: np.ndarray, G: np.ndarray, learning_rate: float, layout: FlatLayout | None = None
+        self,
+        P: np.ndarray,
+        G: np.ndarray,
+        learning_rate: float,
+        layout: FlatLayout | None = None,
+        decay: tuple[float, list[tuple[int, int]]] | None = None,
     ) -> None:
         """One step on the flat parameters P from the flat gradients G (same layout every step).
 
         G's content is lost (an optimizer may use it as scratch space).
 
         ``layout`` (optional) names the parts, so that ``self.v["W1"]`` etc. view the state.
+        ``decay = (c, ranges)`` first adds c P[a:b] to G[a:b] for each (a, b) in ranges: the L2
+        term's gradient (lambd / m) W, added block by block while the block is in cache instead
+        of in two more passes over every W (the same arithmetic, so the same bits).
         """
         self.t += 1
         if self._scratch is None:
@@ -103,9 +111,15 @@ class _FlatOptimizer:
                     setattr(self, kind, layout.views(self._flat_state[kind]))
         self._prepare(learning_rate)
         state = [self._flat_state[kind] for kind in self.STATE]
+        scratch = self._scratch
         for i in range(0, P.size, BLOCK):
-            part = slice(i, i + BLOCK)
-            self._apply(P[part], G[part], self._scratch[part], *(a[part] for a in state))
+            j = min(i + BLOCK, P.size)
+            for a, b in decay[1] if decay is not None else ():
+                lo, hi = max(a, i), min(b, j)
+                if lo < hi:  # G += c P on this block's part of a decayed W
+                    G[lo:hi] += np.multiply(P[lo:hi], decay[0], out=scratch[lo:hi])
+            part = slice(i, j)
+            self._apply(P[part], G[part], scratch[part], *(a[part] for a in state))
 
     def _prepare(self, lr: float) -> None:
         """This step's scalars (``self.t`` is already counted)."""

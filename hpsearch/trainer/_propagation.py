@@ -109,6 +109,11 @@ def _out(
     return None if ws is None else ws.get(what, l, (rows, m), W.dtype)
 
 
+def _scratch(ws: Workspace | None, W: np.ndarray) -> np.ndarray | None:
+    """A reused array of W's shape (for the L2 term), or None without a workspace."""
+    return None if ws is None else ws.get("l2", 0, W.shape, W.dtype)
+
+
 def hidden_forward(
     A_prev: np.ndarray,
     params: dict[str, np.ndarray],
@@ -127,7 +132,7 @@ def hidden_forward(
     else:
         Z = linear_forward(A_prev, W, params[f"b{l}"], out)  # (n_l, m)
     A = spec.activation.forward(Z)  # (n_l, m)
-    out = A if mask is None else dropout_forward(A, mask)
+    out = A if mask is None else dropout_forward(A, mask, _out(ws, "drop", l, W, *A.shape))
     return out, LayerCache(A_prev, Z, bn, A, mask)
 
 
@@ -154,7 +159,7 @@ def hidden_backward(
     dA_prev = linear_backward(
         dZ, cache.A_prev, W, grads[f"W{l}"], grads.get(f"b{l}"), need_dA_prev=l > 1, out=out
     )
-    l2_backward(grads[f"W{l}"], W, spec.lambd, m)
+    l2_backward(grads[f"W{l}"], W, spec.lambd, m, _scratch(ws, W))
     if l == 1 and spec.conv:  # the conv front needs the gradient of its flattened output
         dA_prev = flat_input_gradient(dZ, W, ws)  # (n_flat, m)
     return dA_prev
@@ -185,7 +190,9 @@ def forward_propagation(
         elif drop > 0.0:
             if rng is None:
                 raise ValueError("dropout needs an rng or fixed masks")
-            mask = dropout_mask((params[f"W{l}"].shape[0], A.shape[1]), drop, rng, A.dtype)
+            n_l = params[f"W{l}"].shape[0]
+            out = None if ws is None else ws.get("mask", l, (n_l, A.shape[1]), A.dtype)
+            mask = dropout_mask((n_l, A.shape[1]), drop, rng, A.dtype, out)
         else:
             mask = None
         A, cache = hidden_forward(A, params, l, spec, mask, ws)
@@ -221,7 +228,7 @@ def backward_propagation(
     dA = linear_backward(
         dZ, caches[-1].A_prev, W, grads[f"W{L}"], grads[f"b{L}"], need_dA_prev=L > 1, out=out
     )
-    l2_backward(grads[f"W{L}"], W, spec.lambd, m)
+    l2_backward(grads[f"W{L}"], W, spec.lambd, m, _scratch(ws, W))
     if L == 1 and spec.conv:
         dA = flat_input_gradient(dZ, W, ws)  # (n_flat, m)
     for l in range(L - 1, 0, -1):

@@ -29,6 +29,7 @@ metrics are exact on the whole set, as before.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Generator
@@ -42,7 +43,7 @@ from ._conv_net import update_conv_running_stats
 from ._diagnosis import BiasVariance, bias_variance
 from ._errors import DivergedError, TrainerInputError
 from ._flat import flatten_into_views
-from ._init import is_trainable
+from ._init import is_decayed, is_trainable
 from ._layers import update_running_stats
 from ._network import Network
 from ._optimizers import learning_rate_at, make_optimizer
@@ -120,6 +121,14 @@ class MiniBatchTrainer:
         self.flat_grads = np.empty_like(self.flat_params)
         self.grads = self.layout.views(self.flat_grads)
         self.workspace = Workspace()  # the products' outputs, reused every step
+        # The L2 term's gradient (lambd / m) W is added by the optimizer, block by block while
+        # each block is in cache (see update_flat); the backward pass leaves it out.
+        self._backward_spec = dataclasses.replace(self.spec, lambd=0.0)
+        self._decayed = [
+            (offset, offset + int(np.prod(shape, dtype=np.int64)))
+            for name, (offset, shape) in self.layout.slots.items()
+            if is_decayed(name)
+        ]
         self._batch: np.ndarray | None = None
 
     def step(self, X: np.ndarray, y: np.ndarray, learning_rate: float, epoch: int) -> None:
@@ -128,13 +137,17 @@ class MiniBatchTrainer:
         ZL, caches = forward_propagation(X, self.params, self.spec, rng=self.dropout_rng, ws=ws)
         if not math.isfinite(float(ZL.sum())):  # NaN/inf logits: the cost is NaN/inf too
             raise DivergedError(epoch, compute_cost(ZL, y, self.params, self.spec))
-        backward_propagation(ZL, y, self.params, caches, self.spec, self.grads, ws)
+        backward_propagation(ZL, y, self.params, caches, self._backward_spec, self.grads, ws)
         if self.spec.batch_norm:
             for l, cache in enumerate(caches[:-1], start=1):
                 update_running_stats(self.params[f"mu{l}"], self.params[f"var{l}"], cache.bn)
             if caches.conv:
                 update_conv_running_stats(self.params, caches.conv)
-        self.optimizer.update_flat(self.flat_params, self.flat_grads, learning_rate, self.layout)
+        lambd = self.spec.lambd
+        decay = (lambd / ZL.shape[1], self._decayed) if lambd != 0.0 else None
+        self.optimizer.update_flat(
+            self.flat_params, self.flat_grads, learning_rate, self.layout, decay
+        )
 
     def run_epoch(
         self,

@@ -17,7 +17,7 @@ from hpsearch.trainer import (
     iter_train,
     train,
 )
-from hpsearch.trainer._layers import dropout_mask
+from hpsearch.trainer._layers import dropout_mask, uniform_uint16
 from hpsearch.trainer._losses import (
     binary_cross_entropy,
     binary_cross_entropy_backward,
@@ -174,6 +174,26 @@ def test_dropout_mask_drops_the_right_fraction_and_rescales():
     assert kept.mean() == pytest.approx(0.7, abs=0.01)
     assert np.allclose(mask[kept], 1 / 0.7)
     assert mask.mean() == pytest.approx(1.0, abs=0.02)
+
+
+def _live_state(rng: np.random.Generator) -> dict:
+    """PCG64's state without the stale cached half-output (``uinteger`` when has_uint32 is 0)."""
+    state = rng.bit_generator.state
+    if not state["has_uint32"]:
+        state["uinteger"] = None
+    return state
+
+
+def test_fast_dropout_draws_equal_numpys_integers_draw_for_draw():
+    """uniform_uint16 takes PCG64's raw outputs when it can: same numbers and same generator
+    state after as rng.integers, whatever mix of sizes (odd ones leave half an output behind)."""
+    sizes = [256 * 128, 8, 1000, 7, 12, 6, 4, 3, 40, 128 * 96, 1, 2, 16]
+    fast, slow = np.random.default_rng(7), np.random.default_rng(7)
+    for n in sizes:
+        got = uniform_uint16(fast, n)
+        assert np.array_equal(got, slow.integers(0, 65536, size=n, dtype=np.uint16)), n
+        assert _live_state(fast) == _live_state(slow), n
+    assert np.array_equal(fast.random(5), slow.random(5))
 
 
 def test_dropout_is_off_at_evaluation():
