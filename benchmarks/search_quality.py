@@ -49,6 +49,9 @@ SPACE = {
 TPE_OPTIONS = {"n_startup_trials": 6}
 PRUNER_OPTIONS = {"n_startup_trials": 4, "n_warmup_steps": 4}
 METHODS = ("hpsearch", "ray_tune", "optuna", "random")
+EXTRA_METHODS = ("hpsearch_asha",)  # on request: hpsearch with the pruner Ray Tune's arm uses
+# grace period and reduction factor of Ray Tune's ASHAScheduler in run_tune (its default 4)
+ASHA_OPTIONS = {"min_resource": PRUNER_OPTIONS["n_warmup_steps"], "reduction_factor": 4}
 # --problems key -> (title, [data] table, dev-accuracy target); digits' target is --target
 PROBLEMS = {
     "digits": ("digits", {"dataset": "digits"}, 0.98),
@@ -60,10 +63,15 @@ PROBLEMS = {
 }
 
 
-def make_config(name: str, data: dict, epochs: int, seed: int, *, sampler: str = "tpe"):
+def make_config(
+    name: str, data: dict, epochs: int, seed: int, *, sampler: str = "tpe", asha: bool = False
+):
     from hpsearch.searcher import parse_config
 
     tpe = sampler == "tpe"
+    pruner, pruner_options = ("median", dict(PRUNER_OPTIONS)) if tpe else ("none", {})
+    if asha:  # Optuna's asynchronous successive halving, as Ray Tune's ASHA is set below
+        pruner, pruner_options = "successive_halving", dict(ASHA_OPTIONS)
     return parse_config(
         {
             "search": {
@@ -72,8 +80,8 @@ def make_config(name: str, data: dict, epochs: int, seed: int, *, sampler: str =
                 "workers": 2,
                 "sampler": sampler,
                 "sampler_options": dict(TPE_OPTIONS) if tpe else {},
-                "pruner": "median" if tpe else "none",
-                "pruner_options": dict(PRUNER_OPTIONS) if tpe else {},
+                "pruner": pruner,
+                "pruner_options": pruner_options,
                 "objective": "dev_accuracy",
                 "seed": seed,
             },
@@ -254,7 +262,7 @@ def blas_description() -> str:
 def report(name: str, target: float, budget: float, runs: dict[str, list]) -> None:
     print(f"\n{name}: target dev accuracy {target:g}, wall budget {budget:g} s per run")
     print(
-        f"  {'method':<10} {'seeds':>5} {'reached':>7} {'median s to target':>19} "
+        f"  {'method':<13} {'seeds':>5} {'reached':>7} {'median s to target':>19} "
         f"{'(min..max)':>15} {'best dev acc at budget: mean':>29} {'std':>6} {'(min..max)':>15} "
         f"{'trials':>6}"
     )
@@ -262,7 +270,7 @@ def report(name: str, target: float, budget: float, runs: dict[str, list]) -> No
     means: dict[str, float] = {}
     for method, per_seed in runs.items():
         if not per_seed:
-            print(f"  {method:<10} not run (not installed)")
+            print(f"  {method:<13} not run (not installed)")
             continue
         times = [time_to(target, trials, budget) for trials in per_seed]
         reached = [t for t in times if t is not None]
@@ -275,13 +283,14 @@ def report(name: str, target: float, budget: float, runs: dict[str, list]) -> No
         med = f"{statistics.median(capped):.1f}" if reached else f">{budget:g}"
         n_trials = statistics.fmean(len(trials) for trials in per_seed)
         print(
-            f"  {method:<10} {len(per_seed):>5} {len(reached):>7} {med:>19} "
+            f"  {method:<13} {len(per_seed):>5} {len(reached):>7} {med:>19} "
             f"{f'({min(capped):.1f}..{max(capped):.1f})':>15} {means[method]:>29.4f} {std:>6.4f} "
             f"{f'({min(best):.4f}..{max(best):.4f})':>15} {n_trials:>6.0f}"
         )
-    if medians.get("hpsearch") and medians.get("ray_tune"):
-        ratio = medians["hpsearch"] / medians["ray_tune"]
-        print(f"  time to target, hpsearch / Ray Tune (medians): {ratio:.2f}  (target <= 0.5)")
+    for ours in ("hpsearch", "hpsearch_asha"):
+        if medians.get(ours) and medians.get("ray_tune"):
+            ratio = medians[ours] / medians["ray_tune"]
+            print(f"  time to target, {ours} / Ray Tune (medians): {ratio:.2f}  (target <= 0.5)")
     if "hpsearch" in means and "random" in means:
         d = means["hpsearch"] - means["random"]
         print(f"  best at budget, hpsearch - random (means): {d:+.4f}  (target > 0)")
@@ -298,7 +307,12 @@ def main() -> int:
         help="digits dev accuracy target (0.97 falls to the first random trials)",
     )
     parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"some of {', '.join(METHODS + EXTRA_METHODS)}",
+    )
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, ...")
     parser.add_argument(
         "--problems",
         default="digits,fashion",
@@ -340,12 +354,19 @@ def main() -> int:
                 data = load_search_data(make_config("x", dataset, args.epochs, 0))
                 # warm-up: Ray's worker processes and imports, paid once and by nobody
                 run_hpsearch(make_config("warm", dataset, 2, 0), data, 5.0, tmp)
-                for seed in range(args.seeds):
+                for seed in range(args.first_seed, args.first_seed + args.seeds):
                     for method in methods:
                         name = f"{method}-{seed}-{len(runs[method])}-{dataset['dataset'][:6]}"
                         sampler = "random" if method == "random" else "tpe"
-                        config = make_config(name, dataset, args.epochs, seed, sampler=sampler)
-                        if method in ("hpsearch", "random"):
+                        config = make_config(
+                            name,
+                            dataset,
+                            args.epochs,
+                            seed,
+                            sampler=sampler,
+                            asha=method == "hpsearch_asha",
+                        )
+                        if method in ("hpsearch", "random", "hpsearch_asha"):
                             trials = run_hpsearch(config, data, args.budget, tmp)
                         elif method == "optuna":
                             trials = run_optuna(config, data, args.budget)
