@@ -190,10 +190,8 @@ def l2_cost(params: dict[str, np.ndarray], n_layers: int, lambd: float, m: int) 
     return lambd / (2.0 * m) * total
 
 
-def l2_backward(
-    dW: np.ndarray, W: np.ndarray, lambd: float, m: int, scratch: np.ndarray | None = None
-) -> None:
-    """dW += (lambd / m) W, in place: the gradient of :func:`l2_cost`. ``scratch``: an array
-    of W's shape for (lambd / m) W (the trainer's, reused every step), else a new one."""
+def l2_backward(dW: np.ndarray, W: np.ndarray, lambd: float, m: int) -> None:
+    """dW += (lambd / m) W, in place: the gradient of :func:`l2_cost`. (Training steps leave
+    it to the optimizer, which adds the same term block by block: ``update_flat(decay=)``.)"""
     if lambd != 0.0:
-        dW += np.multiply(W, lambd / m, out=scratch)
+        dW += (lambd / m) * W

@@ -84,7 +84,7 @@ class Caches(list[LayerCache]):
 
 
 class Workspace:
-    """Output arrays of the matrix products, kept and reused at every training step.
+    """Output arrays of the matrix products (and dropout masks), reused at every training step.
 
     A new (n_l, m) array per product and step costs an allocation and fresh pages; the trainer
     passes one Workspace to every step instead. Arrays are keyed by (what, layer, shape), so the
@@ -107,11 +107,6 @@ def _out(
     ws: Workspace | None, what: str, l: int, W: np.ndarray, rows: int, m: int
 ) -> np.ndarray | None:
     return None if ws is None else ws.get(what, l, (rows, m), W.dtype)
-
-
-def _scratch(ws: Workspace | None, W: np.ndarray) -> np.ndarray | None:
-    """A reused array of W's shape (for the L2 term), or None without a workspace."""
-    return None if ws is None else ws.get("l2", 0, W.shape, W.dtype)
 
 
 def hidden_forward(
@@ -159,7 +154,7 @@ def hidden_backward(
     dA_prev = linear_backward(
         dZ, cache.A_prev, W, grads[f"W{l}"], grads.get(f"b{l}"), need_dA_prev=l > 1, out=out
     )
-    l2_backward(grads[f"W{l}"], W, spec.lambd, m, _scratch(ws, W))
+    l2_backward(grads[f"W{l}"], W, spec.lambd, m)
     if l == 1 and spec.conv:  # the conv front needs the gradient of its flattened output
         dA_prev = flat_input_gradient(dZ, W, ws)  # (n_flat, m)
     return dA_prev
@@ -228,7 +223,7 @@ def backward_propagation(
     dA = linear_backward(
         dZ, caches[-1].A_prev, W, grads[f"W{L}"], grads[f"b{L}"], need_dA_prev=L > 1, out=out
     )
-    l2_backward(grads[f"W{L}"], W, spec.lambd, m, _scratch(ws, W))
+    l2_backward(grads[f"W{L}"], W, spec.lambd, m)
     if L == 1 and spec.conv:
         dA = flat_input_gradient(dZ, W, ws)  # (n_flat, m)
     for l in range(L - 1, 0, -1):

@@ -32,8 +32,7 @@ def _module(name: str):
 @pytest.mark.parametrize("problem", ["digits", "fashion"])
 def test_search_quality_problems_load(problem: str) -> None:
     sq = _module("search_quality")
-    title, data, target = sq.PROBLEMS[problem]
-    assert title
+    _title, data, target = sq.PROBLEMS[problem]
     if problem == "fashion" and not sq.FASHION.exists():
         pytest.skip(f"{sq.FASHION} is missing (apt-get install dataset-fashion-mnist)")
     for sampler in ("tpe", "random"):
