@@ -1,5 +1,8 @@
 """Median and percentile pruning in O(log n) per report, decision for decision Optuna's.
 
+(Successive halving's incremental twin is in ``_fast_halving``; :func:`fast_pruner` and
+:func:`told` serve both.)
+
 Optuna's MedianPruner and PercentilePruner read every completed trial at every report: with
 10,000 of them one ``should_prune`` costs milliseconds, and the driver asks it once per epoch of
 every trial in flight. This pruner keeps, for each step, the completed trials' intermediate
@@ -28,6 +31,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.searcher._fast_halving import FastSuccessiveHalvingPruner
+
 # False: the configured Optuna pruner itself (benchmarks/driver_scale.py's baseline).
 ENABLED = True
 _PERCENTILE_OF = {"median": 50.0}  # the median is the 50th percentile, as in Optuna
@@ -35,9 +40,11 @@ _PERCENTILE_OF = {"median": 50.0}  # the median is the 50th percentile, as in Op
 
 def fast_pruner(name: str, options: dict[str, Any]) -> optuna.pruners.BasePruner | None:
     """The fast equivalent of the configured pruner ``name`` with its (checked) ``options``;
-    None for pruners it does not replace (and when disabled)."""
-    if not ENABLED or name not in ("median", "percentile"):
+    None for pruners it does not replace (hyperband, and all when disabled)."""
+    if not ENABLED or name not in ("median", "percentile", "successive_halving"):
         return None
+    if name == "successive_halving":
+        return FastSuccessiveHalvingPruner(**options)
     options = dict(options)
     if name == "median":
         options["percentile"] = _PERCENTILE_OF["median"]
@@ -47,7 +54,7 @@ def fast_pruner(name: str, options: dict[str, Any]) -> optuna.pruners.BasePruner
 def told(study: optuna.Study, trial: FrozenTrial) -> None:
     """Show a study's fast pruner (if it has one) a trial the driver has just told."""
     pruner = study.pruner
-    if isinstance(pruner, FastPercentilePruner):
+    if isinstance(pruner, FastPercentilePruner | FastSuccessiveHalvingPruner):
         pruner.told(study, trial)
 
 

@@ -20,6 +20,7 @@ from optuna.trial import TrialState as OptunaState
 
 from hpsearch.searcher._config import ConfigError, SearchConfig
 from hpsearch.searcher._constraints import optuna_constraints
+from hpsearch.searcher._fast_halving import rung_values
 from hpsearch.searcher._fast_pruner import fast_pruner
 from hpsearch.searcher._space import grid_space, internal_params
 
@@ -133,9 +134,10 @@ def make_sampler(
 
 
 def make_pruner(config: SearchConfig, *, incremental: bool = False) -> optuna.pruners.BasePruner:
-    """The configured Optuna pruner. ``incremental``: median/percentile as the fast pruner
-    (``_fast_pruner``), for a study whose every tell goes through ``StudySide.tell`` (which
-    shows it each told trial); elsewhere Optuna's own, which reads the study each time."""
+    """The configured Optuna pruner. ``incremental``: median, percentile and successive halving
+    as the fast pruners (``_fast_pruner``, ``_fast_halving``), for a study whose every tell goes
+    through ``StudySide.tell`` (which shows them each told trial); elsewhere Optuna's own, which
+    reads the study each time."""
     s = config.search
     factory = _PRUNERS[s.pruner]
     options = _checked_options("pruner", s.pruner, factory, s.pruner_options)
@@ -147,7 +149,7 @@ def make_pruner(config: SearchConfig, *, incremental: bool = False) -> optuna.pr
         raise ConfigError(f"search.pruner_options: {s.pruner}: {e}") from None
     if not incremental:
         return pruner
-    return fast_pruner(s.pruner, options) or pruner  # median/percentile: the same decisions
+    return fast_pruner(s.pruner, options) or pruner  # the same decisions, O(log n)
 
 
 def validate_optuna_settings(config: SearchConfig) -> None:
@@ -222,8 +224,17 @@ def frozen_trial(
         system_attrs={
             f"{CONSTRAINTS_KEY}:{k}": v
             for k, v in optuna_constraints(config.constraints, constraints).items()
-        },
+        }
+        | _rungs(config, intermediate),
     )
+
+
+def _rungs(config: SearchConfig, intermediate: dict[int, float]) -> dict[str, float]:
+    """What a stored trial recorded at successive halving's rungs (none for other pruners)."""
+    if config.search.pruner != "successive_halving":
+        return {}
+    finite = {k: v for k, v in intermediate.items() if math.isfinite(v)}
+    return rung_values(finite, config.search.pruner_options)
 
 
 def add_history(study: optuna.Study, trials: Iterable[optuna.trial.FrozenTrial | None]) -> int:

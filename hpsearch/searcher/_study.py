@@ -173,7 +173,7 @@ class StudySide:
             if "Study.stop" not in str(e):
                 raise
         frozen = self.study._storage.get_trial(otrial._trial_id)
-        fast_pruner_told(self.study, frozen)  # a median/percentile pruner's index
+        fast_pruner_told(self.study, frozen)  # an incremental pruner's index
         if self._ahead is not None:
             self._ahead.tell(
                 self._ask_ids.pop(otrial.number, None),
