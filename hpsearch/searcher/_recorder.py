@@ -383,8 +383,21 @@ def _check_same_definition(stored: SearchConfig, new: SearchConfig) -> None:
                 f"use another --name, or `hpsearch resume {new.search.name}`"
             )
     for key in ("sampler", "pruner", "objective", "direction", "seed", "constraints"):
-        if a["search"].get(key) != b["search"].get(key):
+        was, now = a["search"].get(key), b["search"].get(key)
+        if was != now:
+            hint = "use another --name"
+            if key == "pruner":  # e.g. a file without `pruner`, stored when the default differed
+                hint = f"set pruner = {_toml(was)} to continue it, or use another --name"
             raise UserInputError(
-                f"search {new.search.name!r} already exists with a different search.{key}; "
-                "use another --name"
+                f"search {new.search.name!r} already exists with search.{key} = {_toml(was)}, "
+                f"this definition has {_toml(now)}; {hint}"
             )
+
+
+def _toml(value: Any) -> str:
+    """A stored definition value as it is written in a file (strings quoted)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from hpsearch.cli import app
 from hpsearch.storage import open_storage
 from tests.cli_checks import one_error_line
-from tests.definitions import iris_definition
+from tests.definitions import finished_trial, iris_definition
 
 CONFIG = iris_definition("cli-search")
 
@@ -54,6 +54,32 @@ def test_run_refuses_a_changed_definition(ray_local, tmp_path: Path, definition_
     definition_file(iris_definition("cli-search", train={"epochs": 9}))
     line = one_error_line(runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"]))
     assert "already exists with a different [train]" in line
+
+
+def test_a_search_stored_with_another_pruner_names_both_and_how_to_continue(
+    tmp_path: Path, definition_file
+) -> None:
+    # A search made when the default pruner was the median one, continued with a file that
+    # leaves `pruner` out (now successive halving): refused before Ray starts, in one line that
+    # says what is stored, what the file means and the line that continues it; nothing is lost.
+    from hpsearch.searcher import parse_config
+
+    old = iris_definition("old-default", search={"pruner": "median"})
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with open_storage(url) as store:
+        cfg = parse_config(old)
+        store.create_search("old-default", config=cfg.to_dict(), pruner="median")
+        finished_trial(store, "old-default", 0, {"learning_rate": 0.01, "dropout": 0.1})
+    new = iris_definition("old-default")
+    del new["search"]["pruner"]
+    path = definition_file(new)
+    runner = CliRunner()
+    line = one_error_line(runner.invoke(app, ["run", str(path), "--storage", url, "--quiet"]))
+    assert 'search.pruner = "median", this definition has "successive_halving"' in line, line
+    assert 'set pruner = "median" to continue it' in line, line
+    with open_storage(url) as store:
+        assert [t.number for t in store.trials("old-default")] == [0]
+        assert store.get_search("old-default").config["search"]["pruner"] == "median"
 
 
 def test_unknown_search_and_bad_flags(tmp_path: Path) -> None:

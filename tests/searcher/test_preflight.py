@@ -362,15 +362,16 @@ def test_a_pruner_without_warm_up_settings_never_prunes_at_epoch_1(pruner: str) 
 def test_warm_up_defaults_follow_the_epochs_and_start_up_trials() -> None:
     median = parse_config(raw_with(pruner="median")).search.pruner_options
     assert median == {"n_startup_trials": 5, "n_warmup_steps": 10}
-    tpe = parse_config(raw_with(sampler_options={"n_startup_trials": 20})).search
-    assert tpe.pruner_options["n_startup_trials"] == 10
+    tpe = parse_config(raw_with(pruner="median", sampler_options={"n_startup_trials": 20}))
+    assert tpe.search.pruner_options["n_startup_trials"] == 10
     hb = parse_config(raw_with(pruner="hyperband")).search.pruner_options
     assert hb == {"min_resource": 3, "max_resource": 30}
-    given = parse_config(raw_with(pruner_options={"n_warmup_steps": 4}))
+    given = parse_config(raw_with(pruner="median", pruner_options={"n_warmup_steps": 4}))
     assert given.search.pruner_options == {"n_warmup_steps": 4, "n_startup_trials": 5}
     assert given.derived_options == ("n_startup_trials",)
     searched = copy.deepcopy(BASE)
     searched["train"] = {}
+    searched["search"]["pruner"] = "median"
     searched["space"]["epochs"] = {"type": "int", "low": 12, "high": 60}
     assert parse_config(searched).search.pruner_options["n_warmup_steps"] == 4
     stored = parse_config(raw_with(pruner="median")).to_dict()  # resume builds the same pruner
@@ -378,19 +379,35 @@ def test_warm_up_defaults_follow_the_epochs_and_start_up_trials() -> None:
     assert parse_config(raw_with(pruner="none")).search.pruner_options == {}
 
 
+def test_the_default_pruner_is_successive_halving_with_a_derived_first_rung() -> None:
+    default = parse_config(BASE)
+    assert default.search.pruner == "successive_halving"
+    assert default.search.pruner_options == {"min_resource": 3}  # a tenth of 30 epochs
+    assert default.derived_options == ("min_resource",)
+    assert _first_pruned_epoch(default) == 3  # the first rung, not epoch 1
+    # stored searches keep the pruner they were made with: it is part of the stored definition
+    stored = parse_config(raw_with(pruner="median")).to_dict()
+    assert parse_config(stored).search.pruner == "median"
+
+
 def test_validate_says_which_settings_it_derived(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(write(tmp_path, toml()))])
     assert result.exit_code == 0
     assert (
-        "pruner median: n_startup_trials = 5, n_warmup_steps = 10 (derived: warm-up a third of "
+        "pruner successive_halving: min_resource = 3 (derived: first rung at a tenth of "
         "30 epochs" in result.output
+    )
+    median = runner.invoke(app, ["validate", str(write(tmp_path, toml('pruner = "median"')))])
+    assert (
+        "pruner median: n_startup_trials = 5, n_warmup_steps = 10 (derived: warm-up a third of "
+        "30 epochs" in median.output
     )
 
 
 @pytest.mark.parametrize(
     "search",
     [
-        "pruner_options = { n_warmup_steps = 0 }",
+        'pruner = "median"\npruner_options = { n_warmup_steps = 0 }',
         'pruner = "percentile"\npruner_options = { n_warmup_steps = 1 }',
         'pruner = "successive_halving"\npruner_options = { min_resource = 1 }',
         'pruner = "successive_halving"\npruner_options = { min_resource = "auto" }',
@@ -407,7 +424,7 @@ def test_validate_warns_when_the_settings_prune_at_epoch_1(tmp_path: Path, searc
 
 def test_no_warning_for_settings_that_wait(tmp_path: Path) -> None:
     for search in (
-        "pruner_options = { n_warmup_steps = 2 }",
+        'pruner = "median"\npruner_options = { n_warmup_steps = 2 }',
         'pruner = "successive_halving"\npruner_options = { min_resource = 1, '
         "min_early_stopping_rate = 1 }",
         'pruner = "none"',
