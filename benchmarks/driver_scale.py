@@ -1,18 +1,19 @@
 """The driver's study side at scale: trials per second it sustains, asking in the loop or ahead.
 
     python benchmarks/driver_scale.py [--history 10000] [--slots 128] [--trial-s 10] [--duration 30]
-        [--only loop|ahead] [--pruner both|fast|optuna]
+        [--only loop|ahead] [--pruner both|fast|optuna] [--kind successive_halving|median|both]
 
 A simulated cluster without Ray: ``slots`` trials in flight, each a fixed wall time; every one
-that ends is reported (5 epochs, median pruner), told and replaced by a new ask, as the driver
-loop does. Prints, for asking in the loop and asking ahead in a sampler process: the first
-wave's time, the trials per second sustained after it against the rate the slots need, how
-full the slots stayed (the share of slot-seconds in the window with a trial running: a trial
-that ended and waits for the loop counts as an empty slot), the loop's own CPU per trial and
-the time per report (report + should_prune). With ``--pruner both`` (the default) each mode
-runs with Optuna's MedianPruner first (the baseline), then with hpsearch's incremental one
-(``_fast_pruner``: the same decisions). (Ray's and the
-database's cost per trial come on top: `search_overhead.py`'s scale run.)
+that ends is reported (5 epochs; successive halving, the default pruner, with rungs at epochs 1,
+2 and 4, or the median pruner), told and replaced by a new ask, as the driver loop does. Prints,
+for asking in the loop and asking ahead in a sampler process: the first wave's time, the trials
+per second sustained after it against the rate the slots need, how full the slots stayed (the
+share of slot-seconds in the window with a trial running: a trial that ended and waits for the
+loop counts as an empty slot), the loop's own CPU per trial and the time per report (report +
+should_prune). With ``--pruner both`` (the default) each mode runs with Optuna's pruner first
+(the baseline), then with hpsearch's incremental one (``_fast_pruner``, ``_fast_halving``: the
+same decisions). (Ray's and the database's cost per trial come on top: `search_overhead.py`'s
+scale run.)
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import time
 import numpy as np
 
 
-def synthetic_history(n: int, *, epochs: int = 0, seed: int = 0) -> list:
+def synthetic_history(n: int, *, epochs: int = 0, seed: int = 0, rungs: int = 0) -> list:
     """``n`` finished trials over the benchmark space (learning rate, units, dropout) with random
-    values and, when ``epochs`` > 0, random intermediate values: the history a sampler sees."""
+    values and, when ``epochs`` > 0, random intermediate values: the history a sampler sees;
+    with ``rungs`` > 0, each has recorded a random value at its first 1 to ``rungs``
+    successive-halving rungs, as those pruned at each rung and those that went on would have."""
     import optuna
 
     rng = np.random.default_rng(seed)
@@ -46,6 +49,10 @@ def synthetic_history(n: int, *, epochs: int = 0, seed: int = 0) -> list:
             distributions=dists,
             value=float(rng.uniform()),
             intermediate_values={e: float(rng.uniform()) for e in range(1, epochs + 1)},
+            system_attrs={
+                f"completed_rung_{r}": float(rng.uniform())
+                for r in range(int(rng.integers(1, rungs + 1)) if rungs else 0)
+            },
         )
         for _ in range(n)
     ]
@@ -60,14 +67,15 @@ def driver_scale(
     ahead: bool,
     fast: bool = True,
     epochs: int = 5,
+    kind: str = "successive_halving",
 ) -> dict:
     """The driver's study side under a simulated cluster: ``slots`` trials in flight, each
-    ``trial_s`` seconds of wall time, after ``history`` earlier trials (TPE + median pruner,
-    ``epochs`` reports per trial). Every ended trial is reported, told and replaced by a new ask,
-    as the driver loop does; Ray and the database are left out (their cost per trial is the
+    ``trial_s`` seconds of wall time, after ``history`` earlier trials (TPE + the ``kind`` of
+    pruner, ``epochs`` reports per trial). Every ended trial is reported, told and replaced by a
+    new ask, as the driver loop does; Ray and the database are left out (their cost per trial is the
     scale run's "driver CPU"). Returns the trials per second sustained and how full the slots
     stayed after the first wave (``ahead``: sampling in a separate process past 1,000 trials;
-    ``fast``: the incremental median pruner, else Optuna's)."""
+    ``fast``: hpsearch's incremental pruner, else Optuna's)."""
     import heapq
 
     import hpsearch.searcher._ask_ahead as ask_ahead
@@ -84,8 +92,11 @@ def driver_scale(
                 "trials": 10**9,
                 "workers": slots,
                 "sampler": "tpe",
-                "pruner": "median",
-                "pruner_options": {"n_warmup_steps": 1},
+                "pruner": kind,
+                # every epoch a rung or a median check: the heaviest use of each
+                "pruner_options": {"n_warmup_steps": 1}
+                if kind == "median"
+                else {"min_resource": 1, "reduction_factor": 2},
                 "seed": 0,
             },
             "data": {"dataset": "digits"},
@@ -100,7 +111,8 @@ def driver_scale(
     fast_pruner.ENABLED = fast
     side = StudySide(config)
     fast_pruner.ENABLED = True
-    side.study.add_trials(synthetic_history(history, epochs=epochs))
+    rungs = 3 if kind == "successive_halving" else 0  # at epochs 1, 2 and 4
+    side.study.add_trials(synthetic_history(history, epochs=epochs, rungs=rungs))
     rng = np.random.default_rng(1)  # the simulated trials' epoch values
     side.next_number = history
     saved = ask_ahead.AHEAD_FROM
@@ -170,28 +182,43 @@ def main() -> int:
         "--pruner",
         choices=("both", "fast", "optuna"),
         default="both",
-        help="Optuna's MedianPruner (the baseline), hpsearch's incremental one, or both in turn",
+        help="Optuna's pruner (the baseline), hpsearch's incremental one, or both in turn",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("successive_halving", "median", "both"),
+        default="successive_halving",
+        help="the pruner: successive halving (hpsearch's default), median, or both in turn",
     )
     args = parser.parse_args()
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} (shared machine)")
     pruners = {"both": (False, True), "fast": (True,), "optuna": (False,)}[args.pruner]
-    for ahead in (False, True):
-        if args.only and args.only != ("ahead" if ahead else "loop"):
-            continue
-        for fast in pruners:
-            r = driver_scale(
-                args.history, args.slots, args.trial_s, args.duration, ahead=ahead, fast=fast
-            )
-            how = "asking ahead in a sampler process" if ahead else "asking in the loop"
-            which = "incremental median pruner" if fast else "Optuna's MedianPruner"
-            print(
-                f"{args.history} earlier trials, {args.slots} x {args.trial_s:g} s trials, {how},"
-                f" {which}: first wave {r['first_wave_s']:.1f} s; then {r['rate']:.2f} trials/s "
-                f"(needed {r['needed']:.1f}), slots {r['full']:.1%} full, loop CPU "
-                f"{r['driver_cpu_ms']:.1f} ms per trial, report+should_prune "
-                f"{r['report_ms']:.3f} ms ({r['told']} trials)",
-                flush=True,
-            )
+    kinds = ("successive_halving", "median") if args.kind == "both" else (args.kind,)
+    names = {"successive_halving": "SuccessiveHalvingPruner", "median": "MedianPruner"}
+    for kind in kinds:
+        for ahead in (False, True):
+            if args.only and args.only != ("ahead" if ahead else "loop"):
+                continue
+            for fast in pruners:
+                r = driver_scale(
+                    args.history,
+                    args.slots,
+                    args.trial_s,
+                    args.duration,
+                    ahead=ahead,
+                    fast=fast,
+                    kind=kind,
+                )
+                how = "asking ahead in a sampler process" if ahead else "asking in the loop"
+                which = f"incremental {kind} pruner" if fast else f"Optuna's {names[kind]}"
+                print(
+                    f"{args.history} earlier trials, {args.slots} x {args.trial_s:g} s trials, "
+                    f"{how}, {which}: first wave {r['first_wave_s']:.1f} s; then "
+                    f"{r['rate']:.2f} trials/s (needed {r['needed']:.1f}), slots {r['full']:.1%} "
+                    f"full, loop CPU {r['driver_cpu_ms']:.1f} ms per trial, "
+                    f"report+should_prune {r['report_ms']:.3f} ms ({r['told']} trials)",
+                    flush=True,
+                )
     return 0
 
 

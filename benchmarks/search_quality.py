@@ -5,10 +5,14 @@
 
 The same search space (examples/digits_quick.toml's seven settings), the same trainer, the same
 data split and the same epochs run under:
-  (a) hpsearch: TPE + the median pruner, 2 workers on local Ray;
+  (a) hpsearch: TPE + its default pruner, asynchronous successive halving, 2 workers on local
+      Ray; its first rung and reduction factor are set as Ray Tune's ASHA below (4 and 4);
   (b) Ray Tune: OptunaSearch (TPE, same options) + ASHA, 2 concurrent trials, reuse_actors;
-  (c) Optuna alone: TPE + the median pruner in this one process (study.optimize, 1 trial at a time);
-  (d) hpsearch with the random sampler and no pruner, 2 workers.
+  (c) Optuna alone: TPE + the same successive halving in this one process (study.optimize, 1
+      trial at a time);
+  (d) hpsearch with the random sampler and no pruner, 2 workers;
+  and on request (--methods), hpsearch_median: (a) with the median pruner (4 start-up trials,
+  4 warm-up epochs), hpsearch's default before successive halving.
 Each runs for a fixed wall budget per seed. A trial's score is the best dev accuracy among the
 epochs it ran (pruned trials count with what they reached), dated when the trial ended. Printed
 side by side, over seeds: the wall time to first reach the dev-accuracy target (median, and how
@@ -47,11 +51,13 @@ SPACE = {
     "beta1": {"type": "float", "low": 0.8, "high": 0.99, "one_minus_log": True},
 }
 TPE_OPTIONS = {"n_startup_trials": 6}
-PRUNER_OPTIONS = {"n_startup_trials": 4, "n_warmup_steps": 4}
+# (a)'s and (c)'s successive halving; Ray Tune's ASHAScheduler gets the same grace period
+# (min_resource) and reduction factor in run_tune
+ASHA_OPTIONS = {"min_resource": 4, "reduction_factor": 4}
+MEDIAN_OPTIONS = {"n_startup_trials": 4, "n_warmup_steps": 4}  # hpsearch_median's
 METHODS = ("hpsearch", "ray_tune", "optuna", "random")
-EXTRA_METHODS = ("hpsearch_asha",)  # on request: hpsearch with the pruner Ray Tune's arm uses
-# grace period and reduction factor of Ray Tune's ASHAScheduler in run_tune (its default 4)
-ASHA_OPTIONS = {"min_resource": PRUNER_OPTIONS["n_warmup_steps"], "reduction_factor": 4}
+EXTRA_METHODS = ("hpsearch_median",)  # on request: hpsearch with the median pruner
+PRUNER_OF = {"hpsearch_median": "median"}  # the others' (random's is "none", see make_config)
 # --problems key -> (title, [data] table, dev-accuracy target); digits' target is --target
 PROBLEMS = {
     "digits": ("digits", {"dataset": "digits"}, 0.98),
@@ -64,14 +70,19 @@ PROBLEMS = {
 
 
 def make_config(
-    name: str, data: dict, epochs: int, seed: int, *, sampler: str = "tpe", asha: bool = False
+    name: str,
+    data: dict,
+    epochs: int,
+    seed: int,
+    *,
+    sampler: str = "tpe",
+    pruner: str = "successive_halving",
 ):
     from hpsearch.searcher import parse_config
 
     tpe = sampler == "tpe"
-    pruner, pruner_options = ("median", dict(PRUNER_OPTIONS)) if tpe else ("none", {})
-    if asha:  # Optuna's asynchronous successive halving, as Ray Tune's ASHA is set below
-        pruner, pruner_options = "successive_halving", dict(ASHA_OPTIONS)
+    pruner_options = {"successive_halving": ASHA_OPTIONS, "median": MEDIAN_OPTIONS}.get(pruner, {})
+    pruner, pruner_options = (pruner, dict(pruner_options)) if tpe else ("none", {})
     return parse_config(
         {
             "search": {
@@ -208,7 +219,8 @@ def run_tune(config, data, budget: float, tmp: Path) -> list[tuple[float, float]
         metric="dev_accuracy",
         mode="max",
         max_t=epochs,
-        grace_period=PRUNER_OPTIONS["n_warmup_steps"],
+        grace_period=ASHA_OPTIONS["min_resource"],
+        reduction_factor=ASHA_OPTIONS["reduction_factor"],
     )
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data=data), {"cpu": 1}),
@@ -287,7 +299,7 @@ def report(name: str, target: float, budget: float, runs: dict[str, list]) -> No
             f"{f'({min(capped):.1f}..{max(capped):.1f})':>15} {means[method]:>29.4f} {std:>6.4f} "
             f"{f'({min(best):.4f}..{max(best):.4f})':>15} {n_trials:>6.0f}"
         )
-    for ours in ("hpsearch", "hpsearch_asha"):
+    for ours in ("hpsearch", "hpsearch_median"):
         if medians.get(ours) and medians.get("ray_tune"):
             ratio = medians[ours] / medians["ray_tune"]
             print(f"  time to target, {ours} / Ray Tune (medians): {ratio:.2f}  (target <= 0.5)")
@@ -364,9 +376,9 @@ def main() -> int:
                             args.epochs,
                             seed,
                             sampler=sampler,
-                            asha=method == "hpsearch_asha",
+                            pruner=PRUNER_OF.get(method, "successive_halving"),
                         )
-                        if method in ("hpsearch", "random", "hpsearch_asha"):
+                        if method in ("hpsearch", "random", "hpsearch_median"):
                             trials = run_hpsearch(config, data, args.budget, tmp)
                         elif method == "optuna":
                             trials = run_optuna(config, data, args.budget)

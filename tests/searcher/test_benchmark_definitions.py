@@ -38,8 +38,12 @@ def test_search_quality_problems_load(problem: str) -> None:
     for sampler in ("tpe", "random"):
         config = sq.make_config(f"check-{problem}", data, 3, 0, sampler=sampler)
         assert config.search.sampler == sampler
-    asha = sq.make_config(f"check-{problem}", data, 3, 0, asha=True)
-    assert asha.search.pruner == "successive_halving"
+    # (a) runs successive halving set as Ray Tune's ASHA; the extra arm the median pruner
+    ours = sq.make_config(f"check-{problem}", data, 3, 0)
+    assert ours.search.pruner == "successive_halving"
+    assert ours.search.pruner_options == sq.ASHA_OPTIONS
+    median = sq.make_config(f"check-{problem}", data, 3, 0, pruner="median")
+    assert median.search.pruner_options == sq.MEDIAN_OPTIONS
     loaded = load_search_data(config)
     n = loaded.X_train.shape[1] + loaded.X_dev.shape[1] + loaded.X_test.shape[1]
     if "max_samples" in data:
