@@ -274,7 +274,7 @@ def blas_description() -> str:
 def report(name: str, target: float, budget: float, runs: dict[str, list]) -> None:
     print(f"\n{name}: target dev accuracy {target:g}, wall budget {budget:g} s per run")
     print(
-        f"  {'method':<13} {'seeds':>5} {'reached':>7} {'median s to target':>19} "
+        f"  {'method':<15} {'seeds':>5} {'reached':>7} {'median s to target':>19} "
         f"{'(min..max)':>15} {'best dev acc at budget: mean':>29} {'std':>6} {'(min..max)':>15} "
         f"{'trials':>6}"
     )
@@ -282,7 +282,7 @@ def report(name: str, target: float, budget: float, runs: dict[str, list]) -> No
     means: dict[str, float] = {}
     for method, per_seed in runs.items():
         if not per_seed:
-            print(f"  {method:<13} not run (not installed)")
+            print(f"  {method:<15} not run (not installed)")
             continue
         times = [time_to(target, trials, budget) for trials in per_seed]
         reached = [t for t in times if t is not None]
@@ -295,7 +295,7 @@ def report(name: str, target: float, budget: float, runs: dict[str, list]) -> No
         med = f"{statistics.median(capped):.1f}" if reached else f">{budget:g}"
         n_trials = statistics.fmean(len(trials) for trials in per_seed)
         print(
-            f"  {method:<13} {len(per_seed):>5} {len(reached):>7} {med:>19} "
+            f"  {method:<15} {len(per_seed):>5} {len(reached):>7} {med:>19} "
             f"{f'({min(capped):.1f}..{max(capped):.1f})':>15} {means[method]:>29.4f} {std:>6.4f} "
             f"{f'({min(best):.4f}..{max(best):.4f})':>15} {n_trials:>6.0f}"
         )
