@@ -92,6 +92,36 @@ def test_parameters_and_gradients_are_views_of_flat_buffers(optimizer):
         assert np.array_equal(reference[k], net.params[k]), k
 
 
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"layers": 2, "units": 8, "batch_norm": True},  # W decayed; b, gamma, beta not
+        {"conv_blocks": 1, "filters": (2,), "layers": 1, "units": 4},  # Wc1 decayed too
+    ],
+)
+def test_the_optimizer_adds_the_l2_gradient_with_the_same_bits(optimizer, shape):
+    # Training steps leave (lambd / m) W out of the backward pass and have the optimizer add it
+    # block by block (update_flat's decay): the parameters must equal, bit for bit, a step whose
+    # backward pass adds it to every weight and nothing else.
+    image = (6, 5, 1)
+    cfg = TrainConfig(**shape, lambd=0.7, optimizer=optimizer, batch_size=16)
+    net = Network.initialize(cfg, 30, 3, np.random.default_rng(0), image_shape=image)
+    reference = {k: v.copy() for k, v in net.params.items()}
+    trainer = MiniBatchTrainer(net, dropout_rng=np.random.default_rng(1))
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 16)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    optimizer_ref = make_optimizer(cfg)
+    for _ in range(3):
+        trainer.step(X, y, 0.01, 1)
+        ZL, caches = forward_propagation(X, reference, net.spec, rng=None)
+        grads = backward_propagation(ZL, y, reference, caches, net.spec)
+        optimizer_ref.update(reference, grads, 0.01)
+    for k in grads:
+        assert np.array_equal(reference[k], net.params[k]), k
+
+
 def test_loaded_datasets_store_samples_as_rows():
     """X (n_x, m) is a view of row-major samples, so train() gathers mini-batches without a
     transposing copy of the training set."""
