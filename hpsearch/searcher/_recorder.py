@@ -14,6 +14,7 @@ end is fenced by its attempt), so nothing is lost or written twice. After
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Callable
@@ -383,21 +384,13 @@ def _check_same_definition(stored: SearchConfig, new: SearchConfig) -> None:
                 f"use another --name, or `hpsearch resume {new.search.name}`"
             )
     for key in ("sampler", "pruner", "objective", "direction", "seed", "constraints"):
-        was, now = a["search"].get(key), b["search"].get(key)
+        # as written in a file: JSON's strings, numbers and lists are TOML's too
+        was, now = (json.dumps(d["search"].get(key)) for d in (a, b))
         if was != now:
             hint = "use another --name"
             if key == "pruner":  # e.g. a file without `pruner`, stored when the default differed
-                hint = f"set pruner = {_toml(was)} to continue it, or use another --name"
+                hint = f"set pruner = {was} to continue it, or use another --name"
             raise UserInputError(
-                f"search {new.search.name!r} already exists with search.{key} = {_toml(was)}, "
-                f"this definition has {_toml(now)}; {hint}"
+                f"search {new.search.name!r} already exists with search.{key} = {was}, "
+                f"this definition has {now}; {hint}"
             )
-
-
-def _toml(value: Any) -> str:
-    """A stored definition value as it is written in a file (strings quoted)."""
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return repr(value)
