@@ -214,27 +214,22 @@ def frozen_trial(
     except (ValueError, TypeError):
         return None
     ok_values = [float(v) for v in values] if ostate == OptunaState.COMPLETE else None
+    curve = {k: v for k, v in intermediate.items() if math.isfinite(v)}
+    system_attrs = {
+        f"{CONSTRAINTS_KEY}:{k}": v
+        for k, v in optuna_constraints(config.constraints, constraints).items()
+    }
+    if config.search.pruner == "successive_halving":  # what it recorded at each rung
+        system_attrs |= rung_values(curve, config.search.pruner_options)
     return optuna.trial.create_trial(
         params=internal,
         distributions=dists,
         values=ok_values,
         state=ostate,
-        intermediate_values={k: v for k, v in intermediate.items() if math.isfinite(v)},
+        intermediate_values=curve,
         user_attrs={"number": number},
-        system_attrs={
-            f"{CONSTRAINTS_KEY}:{k}": v
-            for k, v in optuna_constraints(config.constraints, constraints).items()
-        }
-        | _rungs(config, intermediate),
+        system_attrs=system_attrs,
     )
-
-
-def _rungs(config: SearchConfig, intermediate: dict[int, float]) -> dict[str, float]:
-    """What a stored trial recorded at successive halving's rungs (none for other pruners)."""
-    if config.search.pruner != "successive_halving":
-        return {}
-    finite = {k: v for k, v in intermediate.items() if math.isfinite(v)}
-    return rung_values(finite, config.search.pruner_options)
 
 
 def add_history(study: optuna.Study, trials: Iterable[optuna.trial.FrozenTrial | None]) -> int:
