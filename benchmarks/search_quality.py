@@ -57,7 +57,8 @@ ASHA_OPTIONS = {"min_resource": 4, "reduction_factor": 4}
 MEDIAN_OPTIONS = {"n_startup_trials": 4, "n_warmup_steps": 4}  # hpsearch_median's
 METHODS = ("hpsearch", "ray_tune", "optuna", "random")
 EXTRA_METHODS = ("hpsearch_median",)  # on request: hpsearch with the median pruner
-PRUNER_OF = {"hpsearch_median": "median"}  # the others' (random's is "none", see make_config)
+PRUNER_OF = {"hpsearch_median": "median", "random": "none"}  # the others: successive halving
+PRUNER_OPTIONS = {"successive_halving": ASHA_OPTIONS, "median": MEDIAN_OPTIONS, "none": {}}
 # --problems key -> (title, [data] table, dev-accuracy target); digits' target is --target
 PROBLEMS = {
     "digits": ("digits", {"dataset": "digits"}, 0.98),
@@ -81,8 +82,6 @@ def make_config(
     from hpsearch.searcher import parse_config
 
     tpe = sampler == "tpe"
-    pruner_options = {"successive_halving": ASHA_OPTIONS, "median": MEDIAN_OPTIONS}.get(pruner, {})
-    pruner, pruner_options = (pruner, dict(pruner_options)) if tpe else ("none", {})
     return parse_config(
         {
             "search": {
@@ -92,7 +91,7 @@ def make_config(
                 "sampler": sampler,
                 "sampler_options": dict(TPE_OPTIONS) if tpe else {},
                 "pruner": pruner,
-                "pruner_options": pruner_options,
+                "pruner_options": dict(PRUNER_OPTIONS[pruner]),
                 "objective": "dev_accuracy",
                 "seed": seed,
             },
@@ -101,6 +100,14 @@ def make_config(
             "space": SPACE,
         }
     )
+
+
+def method_config(method: str, name: str, data: dict, epochs: int, seed: int):
+    """The definition a method runs: random search samples at random and prunes nothing, the
+    others use TPE and their pruner."""
+    sampler = "random" if method == "random" else "tpe"
+    pruner = PRUNER_OF.get(method, "successive_halving")
+    return make_config(name, data, epochs, seed, sampler=sampler, pruner=pruner)
 
 
 def train_config(config, settings: dict[str, Any], seed: int):
@@ -369,15 +376,7 @@ def main() -> int:
                 for seed in range(args.first_seed, args.first_seed + args.seeds):
                     for method in methods:
                         name = f"{method}-{seed}-{len(runs[method])}-{dataset['dataset'][:6]}"
-                        sampler = "random" if method == "random" else "tpe"
-                        config = make_config(
-                            name,
-                            dataset,
-                            args.epochs,
-                            seed,
-                            sampler=sampler,
-                            pruner=PRUNER_OF.get(method, "successive_halving"),
-                        )
+                        config = method_config(method, name, dataset, args.epochs, seed)
                         if method in ("hpsearch", "random", "hpsearch_median"):
                             trials = run_hpsearch(config, data, args.budget, tmp)
                         elif method == "optuna":

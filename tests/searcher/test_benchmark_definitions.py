@@ -35,15 +35,19 @@ def test_search_quality_problems_load(problem: str) -> None:
     _title, data, target = sq.PROBLEMS[problem]
     if problem == "fashion" and not sq.FASHION.exists():
         pytest.skip(f"{sq.FASHION} is missing (apt-get install dataset-fashion-mnist)")
-    for sampler in ("tpe", "random"):
-        config = sq.make_config(f"check-{problem}", data, 3, 0, sampler=sampler)
-        assert config.search.sampler == sampler
-    # (a) runs successive halving set as Ray Tune's ASHA; the extra arm the median pruner
-    ours = sq.make_config(f"check-{problem}", data, 3, 0)
-    assert ours.search.pruner == "successive_halving"
-    assert ours.search.pruner_options == sq.ASHA_OPTIONS
-    median = sq.make_config(f"check-{problem}", data, 3, 0, pruner="median")
-    assert median.search.pruner_options == sq.MEDIAN_OPTIONS
+    arms = {m: sq.method_config(m, f"check-{problem}", data, 3, 0) for m in sq.METHODS}
+    arms["hpsearch_median"] = sq.method_config("hpsearch_median", "check", data, 3, 0)
+    # (a) and (c) run successive halving set as Ray Tune's ASHA; the extra arm the median
+    # pruner; random search samples at random and prunes nothing
+    for method in ("hpsearch", "optuna"):
+        assert (arms[method].search.sampler, arms[method].search.pruner) == (
+            "tpe",
+            "successive_halving",
+        )
+        assert arms[method].search.pruner_options == sq.ASHA_OPTIONS
+    assert arms["hpsearch_median"].search.pruner_options == sq.MEDIAN_OPTIONS
+    assert (arms["random"].search.sampler, arms["random"].search.pruner) == ("random", "none")
+    config = arms["hpsearch"]
     loaded = load_search_data(config)
     n = loaded.X_train.shape[1] + loaded.X_dev.shape[1] + loaded.X_test.shape[1]
     if "max_samples" in data:
