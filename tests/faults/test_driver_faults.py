@@ -194,7 +194,9 @@ def test_postgres_restart_of_10s_mid_search_loses_nothing(ray_local) -> None:
         assert not thread.is_alive()
         assert "error" not in box, box.get("error")
         outages = [info for kind, info in events if kind == "database back"]
-        assert max(o["seconds"] for o in outages) > 8  # the search saw the outage
+        # the search saw the outage: most of the 10 s (it notices at its next write, which
+        # can come a second or two after the stop: CI once measured 7.9 s against a bound of 8)
+        assert max(o["seconds"] for o in outages) > 6, outages
         assert sum(o["writes"] for o in outages) > 0  # and wrote what waited
         print(
             f"\npostgres restart: search finished {time.monotonic() - stopped_at:.1f} s "
